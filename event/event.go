@@ -1,0 +1,225 @@
+// Package event is the tracer's decoded event model. It is pure Go (no
+// cilium/ebpf import) so the timeline, analysis and output packages can be
+// built and tested without a kernel. The tracer fills one Event per ring
+// buffer record; consumers must not keep a pointer to it after the handler
+// returns, because the tracer reuses it.
+package event
+
+import "net/netip"
+
+// Type says which kind of record an Event holds.
+type Type uint8
+
+const (
+	TypeStart      Type = iota + 1 // attach report, printed once before any other
+	TypeSegment                    // one TCP segment seen by TC (ingress or egress)
+	TypeConnect                    // tcp_v4_connect / tcp_v6_connect returned
+	TypeState                      // inet_sock_set_state: the socket changed state
+	TypeRcvState                   // tcp_rcv_state_process handled a segment outside ESTABLISHED
+	TypeRetransmit                 // tcp:tcp_retransmit_skb: the kernel retransmitted a segment
+	TypeReset                      // tcp:tcp_send_reset / tcp_receive_reset
+	TypeLost                       // ring buffer reservations failed since the last report
+)
+
+var typeNames = [...]string{"", "start", "segment", "connect", "state", "rcv_state", "retransmit", "reset", "lost"}
+
+func (t Type) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return "unknown"
+}
+
+// ParseType is the inverse of Type.String; it returns 0 for an unknown name.
+func ParseType(s string) Type {
+	for i, n := range typeNames {
+		if i > 0 && n == s {
+			return Type(i)
+		}
+	}
+	return 0
+}
+
+// Dir is the direction a TC program saw a segment in.
+type Dir uint8
+
+const (
+	Ingress Dir = iota
+	Egress
+)
+
+func (d Dir) String() string {
+	if d == Egress {
+		return "egress"
+	}
+	return "ingress"
+}
+
+// TCP header flag bits, as in the 9-bit flags field (NS is bit 8).
+const (
+	FIN uint16 = 1 << iota
+	SYN
+	RST
+	PSH
+	ACK
+	URG
+	ECE
+	CWR
+	NS
+)
+
+// FlagNames lists the flag names in bit order, FIN first.
+var FlagNames = [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS"}
+
+// PIDSource says where an event's pid came from.
+type PIDSource uint8
+
+const (
+	PIDNone    PIDSource = iota // no process is known (e.g. a segment of an unowned socket)
+	PIDOwner                    // recorded in process context for this socket
+	PIDCurrent                  // only the task that happened to be running (may be a softirq victim)
+)
+
+func (p PIDSource) String() string {
+	switch p {
+	case PIDOwner:
+		return "owner"
+	case PIDCurrent:
+		return "current"
+	}
+	return "none"
+}
+
+// SACKBlock is one SACK option block.
+type SACKBlock struct{ Left, Right uint32 }
+
+// Options holds the TCP options relevant to Seq/Ack reasoning.
+type Options struct {
+	MSS      uint16
+	WScale   uint8
+	HasMSS   bool
+	HasWS    bool
+	SACKPerm bool
+	HasTS    bool
+	NSACK    uint8
+	TSval    uint32
+	TSecr    uint32
+	SACK     [4]SACKBlock
+}
+
+// Reset reasons for TypeReset.
+const (
+	ResetSent     uint8 = 1
+	ResetReceived uint8 = 2
+)
+
+// Event is one decoded record plus the annotations user space adds
+// (connection id, relative numbers, loopback duplicate marking).
+type Event struct {
+	Type   Type
+	TS     uint64 // CLOCK_MONOTONIC nanoseconds
+	Family uint8  // 4 or 6
+	Saddr  netip.Addr
+	Daddr  netip.Addr
+	Sport  uint16
+	Dport  uint16
+	Cookie uint64 // socket cookie where the kernel gave one, else 0
+
+	// Segment.
+	Ifindex uint32
+	Iface   string
+	Dir     Dir
+	Seq     uint32
+	Ack     uint32
+	Flags   uint16
+	Win     uint16
+	HdrLen  uint8 // TCP header length in bytes
+	Len     uint32
+	Opts    Options
+
+	// Process attribution (connect, state, rcv_state, retransmit, reset;
+	// segments get it from the connection's owner in user space).
+	PID    uint32
+	TGID   uint32
+	UID    uint32
+	Comm   string
+	PIDSrc PIDSource
+
+	// Connect.
+	ISN uint32
+	Ret int32
+
+	// State and rcv_state: the socket state (kernel numbering, see
+	// StateName) and the kernel's view of the sequence space.
+	OldState uint8
+	NewState uint8
+	SndUna   uint32
+	SndNxt   uint32
+	RcvNxt   uint32
+
+	// Reset: ResetSent or ResetReceived.
+	Reason uint8
+
+	// Lost: reservations that failed.
+	Count uint64
+
+	// Annotations filled in user space.
+	Conn      uint64 // stable connection id; 0 if none
+	SeqRel    uint32
+	AckRel    uint32
+	HasSeqRel bool
+	HasAckRel bool
+	DupOf     uint64 // second observation of one loopback segment (egress then ingress on lo): the Index of the first; 0 otherwise
+	Index     uint64 // 1-based position of this event in the stream
+
+	// Start.
+	Start *Start
+}
+
+// Start is the report printed once every hook is attached.
+type Start struct {
+	Kernel  string
+	Hooks   []Hook
+	Port    uint16
+	PID     uint32
+	Family  uint8 // 0 = both
+	Ifaces  []string
+	Version string
+}
+
+// Hook says how one hook was attached, and why a better mode was refused.
+type Hook struct {
+	Name    string // e.g. "tcp_v4_connect", "tc"
+	Mode    string // fentry, kprobe, tracepoint, tcx, clsact
+	Target  string // the program's attach point
+	Refused []Refusal
+}
+
+// Refusal is a better mode that did not work, with the kernel's answer.
+type Refusal struct {
+	Mode   string
+	Reason string
+}
+
+var stateNames = [...]string{
+	"", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+	"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE",
+}
+
+// StateName returns the kernel's name for a TCP state number.
+func StateName(s uint8) string {
+	if int(s) < len(stateNames) && s > 0 {
+		return stateNames[s]
+	}
+	return "UNKNOWN"
+}
+
+// ParseState is the inverse of StateName; it returns 0 for an unknown name.
+func ParseState(s string) uint8 {
+	for i, n := range stateNames {
+		if i > 0 && n == s {
+			return uint8(i)
+		}
+	}
+	return 0
+}
