@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Records shared with user space. bpf2go generates the Go twins from these
+ * declarations: fixed-width fields, largest first, explicit padding. */
+#ifndef TCPTRACER_EVENTS_H
+#define TCPTRACER_EVENTS_H
+
+/* Record kinds; the numbers match tcptracer/event.Type. */
+enum record_type {
+	REC_SEGMENT = 2,
+	REC_CONNECT = 3,
+	REC_STATE = 4,
+	REC_RCV_STATE = 5,
+	REC_RETRANSMIT = 6,
+	REC_RESET = 7,
+};
+
+enum pid_src {
+	PID_NONE = 0,
+	PID_OWNER = 1,
+	PID_CURRENT = 2,
+};
+
+/* TCP option presence bits in segment_event.opt_mask. */
+enum opt_bits {
+	OPT_MSS = 1,
+	OPT_WSCALE = 2,
+	OPT_SACK_PERM = 4,
+	OPT_TS = 8,
+};
+
+/* Common head of every record. Addresses are in network byte order (IPv4 in
+ * the first four bytes), ports in host order. For kernel-hook records saddr
+ * is the socket's local side. */
+struct rec_hdr {
+	__u64 ts_ns;
+	__u64 cookie;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u8 type;
+	__u8 family;
+	__u8 _pad[2];
+};
+
+struct proc_info {
+	__u32 pid;
+	__u32 tgid;
+	__u32 uid;
+	__u8 comm[16];
+	__u8 src;
+	__u8 _pad[3];
+};
+
+struct segment_event {
+	struct rec_hdr hdr;
+	__u32 ifindex;
+	__u32 seq;
+	__u32 ack;
+	__u32 len;
+	__u32 tsval;
+	__u32 tsecr;
+	__u32 sack[8];
+	__u16 flags;
+	__u16 win;
+	__u16 mss;
+	__u8 dir;
+	__u8 hdr_len;
+	__u8 wscale;
+	__u8 opt_mask;
+	__u8 nsack;
+	__u8 _pad[1];
+};
+
+struct connect_event {
+	struct rec_hdr hdr;
+	struct proc_info proc;
+	__u32 isn;
+	__s32 ret;
+};
+
+/* REC_STATE and REC_RCV_STATE. For a state change old_state/new_state are
+ * the transition; for rcv_state old_state is the state before the segment
+ * and seq/ack/flags/len describe it. */
+struct state_event {
+	struct rec_hdr hdr;
+	struct proc_info proc;
+	__u32 snd_una;
+	__u32 snd_nxt;
+	__u32 rcv_nxt;
+	__u32 seq;
+	__u32 ack;
+	__u32 len;
+	__u16 flags;
+	__u8 old_state;
+	__u8 new_state;
+};
+
+/* REC_RETRANSMIT and REC_RESET. */
+struct sock_event {
+	struct rec_hdr hdr;
+	struct proc_info proc;
+	__u32 seq;
+	__u32 len;
+	__u8 state;
+	__u8 reason;
+	__u8 _pad[2];
+};
+
+/* Every record kind, so that BTF (and so bpf2go) sees them all. */
+union record {
+	struct segment_event segment;
+	struct connect_event connect;
+	struct state_event state;
+	struct sock_event sock;
+};
+
+#endif

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Entry points only; the logic lives in the headers. Each function hook has
+ * an fentry/fexit, a kprobe/kretprobe and a tracepoint variant; the loader
+ * loads the ones the kernel accepts. */
+#include "common.h"
+#include "tc.h"
+#include "sock.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* TC, every mode. */
+
+SEC("tc")
+int tc_ingress(struct __sk_buff *skb)
+{
+	return handle_tc(skb, false);
+}
+
+SEC("tc")
+int tc_egress(struct __sk_buff *skb)
+{
+	return handle_tc(skb, true);
+}
+
+/* Socket state changes and kernel ground truth, every mode. */
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tp_state, const struct sock *sk, int oldstate, int newstate)
+{
+	on_state(sk, oldstate, newstate, bpf_get_socket_cookie((void *)sk));
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tp_retransmit, const struct sock *sk, const struct sk_buff *skb)
+{
+	on_retransmit(sk, skb, bpf_get_socket_cookie((void *)sk));
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tp_send_reset, const struct sock *sk, const struct sk_buff *skb)
+{
+	on_send_reset(sk, skb, 0);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(tp_receive_reset, const struct sock *sk)
+{
+	struct rec_hdr h = {};
+
+	emit_sock_event(sk, &h, REC_RESET, 0, 0, RESET_RECEIVED, bpf_get_socket_cookie((void *)sk));
+	return 0;
+}
+
+/* fentry mode. */
+
+SEC("fentry/tcp_v4_connect")
+int BPF_PROG(fentry_v4_connect, struct sock *sk, struct sockaddr *uaddr)
+{
+	on_connect_enter(sk, uaddr);
+	return 0;
+}
+
+SEC("fexit/tcp_v4_connect")
+int BPF_PROG(fexit_v4_connect, struct sock *sk, struct sockaddr *uaddr, int addr_len, int ret)
+{
+	emit_connect(sk, ret, bpf_get_socket_cookie(sk));
+	return 0;
+}
+
+SEC("fentry/tcp_v6_connect")
+int BPF_PROG(fentry_v6_connect, struct sock *sk, struct sockaddr *uaddr)
+{
+	on_connect_enter(sk, uaddr);
+	return 0;
+}
+
+SEC("fexit/tcp_v6_connect")
+int BPF_PROG(fexit_v6_connect, struct sock *sk, struct sockaddr *uaddr, int addr_len, int ret)
+{
+	emit_connect(sk, ret, bpf_get_socket_cookie(sk));
+	return 0;
+}
+
+SEC("fentry/tcp_rcv_state_process")
+int BPF_PROG(fentry_rcv_state, struct sock *sk, struct sk_buff *skb)
+{
+	on_rcv_state(sk, skb, bpf_get_socket_cookie(sk));
+	return 0;
+}
+
+/* inet_csk_accept's arguments changed across kernels; only its return value
+ * is needed. */
+SEC("fexit/inet_csk_accept")
+int fexit_accept(__u64 *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	on_accept((const struct sock *)ret);
+	return 0;
+}
+
+/* kprobe mode: no socket cookie helper here. */
+
+static __always_inline void connect_enter_kprobe(struct sock *sk, struct sockaddr *uaddr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 key = (__u64)sk;
+
+	bpf_map_update_elem(&connecting, &id, &key, BPF_ANY);
+	on_connect_enter(sk, uaddr);
+}
+
+static __always_inline void connect_exit(int ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 *sk = bpf_map_lookup_elem(&connecting, &id);
+
+	if (!sk)
+		return;
+	emit_connect((const struct sock *)*sk, ret, 0);
+	bpf_map_delete_elem(&connecting, &id);
+}
+
+SEC("kprobe/tcp_v4_connect")
+int BPF_KPROBE(kprobe_v4_connect, struct sock *sk, struct sockaddr *uaddr)
+{
+	connect_enter_kprobe(sk, uaddr);
+	return 0;
+}
+
+SEC("kretprobe/tcp_v4_connect")
+int BPF_KRETPROBE(kretprobe_v4_connect, int ret)
+{
+	connect_exit(ret);
+	return 0;
+}
+
+SEC("kprobe/tcp_v6_connect")
+int BPF_KPROBE(kprobe_v6_connect, struct sock *sk, struct sockaddr *uaddr)
+{
+	connect_enter_kprobe(sk, uaddr);
+	return 0;
+}
+
+SEC("kretprobe/tcp_v6_connect")
+int BPF_KRETPROBE(kretprobe_v6_connect, int ret)
+{
+	connect_exit(ret);
+	return 0;
+}
+
+SEC("kprobe/tcp_rcv_state_process")
+int BPF_KPROBE(kprobe_rcv_state, struct sock *sk, struct sk_buff *skb)
+{
+	on_rcv_state(sk, skb, 0);
+	return 0;
+}
+
+SEC("kretprobe/inet_csk_accept")
+int BPF_KRETPROBE(kretprobe_accept, struct sock *newsk)
+{
+	on_accept(newsk);
+	return 0;
+}
+
+/* tracepoint mode: no tracepoint sits in tcp_v4_connect, so the connect
+ * record is put together from the CLOSE->SYN_SENT state change (owner,
+ * socket; see state_owner) and the return of the connect(2) system call
+ * that caused it. tcp_rcv_state_process has no tracepoint equivalent: the
+ * state records carry the kernel's view instead. */
+
+#define NR_CONNECT_X86_64 42
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
+{
+	if (BPF_CORE_READ(regs, orig_ax) != NR_CONNECT_X86_64)
+		return 0;
+	connect_exit(ret);
+	return 0;
+}
+
+/* Owner of accepted sockets: the first send or receive in process context. */
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tp_recv_length, struct sock *sk)
+{
+	if (is_tcp(sk))
+		record_owner(sk);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tp_send_length, struct sock *sk)
+{
+	if (is_tcp(sk))
+		record_owner(sk);
+	return 0;
+}

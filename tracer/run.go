@@ -1,0 +1,126 @@
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"tcptracer/event"
+)
+
+// Handler receives each event. The event is reused after HandleEvent
+// returns; an error stops Run.
+type Handler interface {
+	HandleEvent(ev *event.Event) error
+}
+
+// Flusher is implemented by handlers that buffer output; Flush is called
+// after every poll round and when Run returns.
+type Flusher interface {
+	Flush() error
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ev *event.Event) error
+
+func (f HandlerFunc) HandleEvent(ev *event.Event) error { return f(ev) }
+
+// Start describes the running tracer (the start event's payload).
+func (t *Tracer) Start() *event.Start {
+	return &event.Start{
+		Kernel: kernelRelease(),
+		Hooks:  t.hooks,
+		Port:   t.opts.Port,
+		PID:    t.opts.PID,
+		Family: t.opts.Family,
+		Ifaces: t.Ifaces(),
+	}
+}
+
+// Run emits the start event, then every record until ctx is done; what the
+// ring buffer still holds then is drained before Run returns. The kernel
+// submits without wakeups, so Run polls every Options.Poll.
+func (t *Tracer) Run(ctx context.Context, h Handler) error {
+	rd, err := ringbuf.NewReader(t.maps.Events)
+	if err != nil {
+		return fmt.Errorf("open ring buffer reader: %w", err)
+	}
+	defer rd.Close()
+	ev := &event.Event{Type: event.TypeStart, TS: monotonicNow(), Start: t.Start()}
+	if err := h.HandleEvent(ev); err != nil {
+		return err
+	}
+	dec := NewDecoder(t.ifaceName)
+	var rec ringbuf.Record
+	for {
+		done := ctx.Err() != nil
+		if err := t.poll(rd, &rec, dec, ev, h); err != nil {
+			return err
+		}
+		if err := t.reportDrops(ev, h); err != nil {
+			return err
+		}
+		if f, ok := h.(Flusher); ok {
+			if err := f.Flush(); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// poll hands over every record that arrives within one poll interval.
+func (t *Tracer) poll(rd *ringbuf.Reader, rec *ringbuf.Record, dec *Decoder, ev *event.Event, h Handler) error {
+	rd.SetDeadline(time.Now().Add(t.opts.Poll))
+	for {
+		err := rd.ReadInto(rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read ring buffer: %w", err)
+		}
+		if err := dec.Decode(rec.RawSample, ev); err != nil {
+			return fmt.Errorf("decode record: %w", err)
+		}
+		if err := h.HandleEvent(ev); err != nil {
+			return err
+		}
+	}
+}
+
+// reportDrops emits a lost event when reservations failed since last time.
+func (t *Tracer) reportDrops(ev *event.Event, h Handler) error {
+	var perCPU []uint64
+	if err := t.maps.Drops.Lookup(uint32(0), &perCPU); err != nil {
+		return fmt.Errorf("read drop counter: %w", err)
+	}
+	var total uint64
+	for _, n := range perCPU {
+		total += n
+	}
+	if total == t.drops {
+		return nil
+	}
+	*ev = event.Event{Type: event.TypeLost, TS: monotonicNow(), Count: total - t.drops}
+	t.drops = total
+	return h.HandleEvent(ev)
+}
+
+// Dropped is the number of records lost so far.
+func (t *Tracer) Dropped() uint64 { return t.drops }
+
+func (t *Tracer) ifaceName(idx uint32) string {
+	if n, ok := t.ifname[idx]; ok {
+		return n
+	}
+	n := fmt.Sprintf("if%d", idx)
+	t.ifname[idx] = n
+	return n
+}
