@@ -32,12 +32,13 @@ func (f HandlerFunc) HandleEvent(ev *event.Event) error { return f(ev) }
 // Start describes the running tracer (the start event's payload).
 func (t *Tracer) Start() *event.Start {
 	return &event.Start{
-		Kernel: kernelRelease(),
-		Hooks:  t.hooks,
-		Port:   t.opts.Port,
-		PID:    t.opts.PID,
-		Family: t.opts.Family,
-		Ifaces: t.Ifaces(),
+		Kernel:  kernelRelease(),
+		Hooks:   t.hooks,
+		Port:    t.opts.Port,
+		PID:     t.opts.PID,
+		Family:  t.opts.Family,
+		Ifaces:  t.Ifaces(),
+		Version: buildVersion(),
 	}
 }
 

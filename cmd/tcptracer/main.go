@@ -1,0 +1,23 @@
+// Command tcptracer traces TCP connections with eBPF and streams one JSON
+// object per event. See README.md.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"tcptracer/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Self: self})
+	stop()
+	os.Exit(code)
+}

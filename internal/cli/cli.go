@@ -1,0 +1,104 @@
+// Package cli implements the tcptracer command line: flag parsing,
+// subcommands and the pipeline from tracer to output.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // a runtime error, or verify found a violation
+	ExitUsage   = 2
+)
+
+// errUsage marks errors that come from bad command lines.
+var errUsage = errors.New("usage")
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+func (e usageError) Is(t error) bool { return t == errUsage }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// Env is what a command may touch.
+type Env struct {
+	Stdout, Stderr io.Writer
+	// Self is the path of the tcptracer binary, for the demo's client.
+	Self string
+}
+
+// Run runs the command line args (without the program name) and returns
+// the process exit code.
+func Run(ctx context.Context, args []string, env Env) int {
+	err := dispatch(ctx, args, env)
+	var ex exitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.As(err, &ex):
+		return ex.code
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(env.Stderr, "tcptracer: %v\nRun 'tcptracer help' for usage.\n", err)
+		return ExitUsage
+	default:
+		fmt.Fprintf(env.Stderr, "tcptracer: %v\n", err)
+		return ExitFailure
+	}
+}
+
+// exitError ends a command with a code and nothing more to print.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func dispatch(ctx context.Context, args []string, env Env) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "demo":
+			return runDemo(ctx, args[1:], env)
+		case "echo-server":
+			return runEchoServer(ctx, args[1:], env)
+		case "echo-client":
+			return runEchoClient(ctx, args[1:], env)
+		case "help", "-h", "-help", "--help":
+			fmt.Fprint(env.Stdout, usageText)
+			return nil
+		}
+	}
+	return runTrace(ctx, args, env)
+}
+
+const usageText = `tcptracer: trace TCP connections with eBPF, one JSON object per event
+
+Usage:
+  tcptracer [flags]                 trace until SIGINT/SIGTERM or --duration
+  tcptracer demo [flags]            trace the echo scenario on 127.0.0.1:20000 and exit
+  tcptracer echo-server [--addr A]  echo server (default 127.0.0.1:20000)
+  tcptracer echo-client [--addr A] [--payload P]
+                                    connect, send P (default AB), read the echo, close
+  tcptracer help                    this text
+
+Tracing flags:
+  --port N          TCP port to trace, either end (default 20000; 0 = every port)
+  --iface NAME      interface for TC, repeatable or comma-separated
+                    (default: every interface that is up)
+  --pid P           only connections owned by process P
+  -4, -6            only IPv4 or only IPv6
+  --duration D      stop after D (e.g. 10s, 1m); default: until a signal
+  --attach MODE     function hooks: auto, fentry, kprobe or tracepoint (default auto)
+  --tc MODE         TC attachment: auto, tcx or clsact (default auto)
+  --netns PATH      attach TC in this network namespace (e.g. /run/netns/NAME)
+  --ring-size SIZE  ring buffer size, power of two (default 8M)
+  --verbose         full verifier log on load errors
+
+Run as root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN). Output schema: README.
+`
