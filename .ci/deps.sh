@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install the Debian packages a step needs, if they are missing.
+#   deps.sh build   clang, llvm-strip and libbpf headers for make generate
+#   deps.sh test    tcpdump (the tests' independent oracle)
+#   deps.sh vm      qemu and busybox for make vmtest
+set -euo pipefail
+
+need=()
+want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
+case "${1:-test}" in
+build)
+	want clang clang
+	want llvm-strip llvm
+	[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+	;;
+test)
+	want tcpdump tcpdump
+	;;
+vm)
+	want qemu-system-x86_64 qemu-system-x86
+	[ -x /bin/busybox ] && /bin/busybox --list | grep -qx cpio || need+=(busybox-static)
+	want zstd zstd
+	want xz xz-utils
+	want tcpdump tcpdump
+	;;
+*)
+	echo "usage: $0 build|test|vm" >&2
+	exit 2
+	;;
+esac
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "missing Debian packages: ${need[*]} (install them as root)" >&2
+	exit 1
+fi
+echo "installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
