@@ -1,0 +1,208 @@
+// Package expect parses and checks the expectations `tcptracer verify`
+// holds each connection's summary to.
+//
+// Grammar (one expectation per argument, or several separated by commas):
+//
+//	expectation := flag | metric op value
+//	flag        := "ok" | "no-retransmissions" | "no-findings" | "no-resets"
+//	             | "no-violations" | "no-disagreements" | "no-" finding
+//	finding     := a tcp.analysis kind, e.g. duplicate_ack, zero_window
+//	metric      := "handshake-rtt" | "duration"                 (value: a Go duration, 5ms)
+//	             | "bytes" | "bytes-c2s" | "bytes-s2c" | "segments"
+//	             | "retransmissions" | "kernel-retransmissions" | "findings"
+//	             | "resets"                                      (value: an integer)
+//	op          := "<" | "<=" | ">" | ">=" | "==" | "!="
+package expect
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"tcptracer/analysis"
+	"tcptracer/timeline"
+)
+
+// Expectation is one parsed expectation.
+type Expectation struct {
+	Text   string // as written
+	metric string
+	op     string
+	value  int64 // nanoseconds for durations
+	kind   analysis.Kind
+}
+
+// Failure is one expectation a connection did not meet.
+type Failure struct {
+	Conn        uint64
+	Expectation string
+	Got         string
+}
+
+func (f Failure) String() string {
+	return fmt.Sprintf("conn %d: %s failed (got %s)", f.Conn, f.Expectation, f.Got)
+}
+
+// metrics maps each metric to whether its value is a duration, and how
+// to read it from a summary.
+var metrics = map[string]struct {
+	duration bool
+	get      func(*timeline.Summary) (int64, bool)
+}{
+	"handshake-rtt": {true, func(s *timeline.Summary) (int64, bool) { return int64(s.HandshakeRTT), s.HasHandshakeRTT }},
+	"duration":      {true, func(s *timeline.Summary) (int64, bool) { return int64(s.Duration), true }},
+	"bytes": {false, func(s *timeline.Summary) (int64, bool) {
+		return int64(s.Sent[timeline.Client].Bytes + s.Sent[timeline.Server].Bytes), true
+	}},
+	"bytes-c2s": {false, func(s *timeline.Summary) (int64, bool) { return int64(s.Sent[timeline.Client].Bytes), true }},
+	"bytes-s2c": {false, func(s *timeline.Summary) (int64, bool) { return int64(s.Sent[timeline.Server].Bytes), true }},
+	"segments": {false, func(s *timeline.Summary) (int64, bool) {
+		return int64(s.Sent[timeline.Client].Segments + s.Sent[timeline.Server].Segments), true
+	}},
+	"retransmissions":        {false, func(s *timeline.Summary) (int64, bool) { return int64(s.Retransmissions), true }},
+	"kernel-retransmissions": {false, func(s *timeline.Summary) (int64, bool) { return int64(s.KernelRetransmissions), s.KernelKnown }},
+	"findings":               {false, func(s *timeline.Summary) (int64, bool) { return int64(total(s.Findings)), true }},
+	"resets":                 {false, func(s *timeline.Summary) (int64, bool) { return int64(s.Resets), true }},
+}
+
+// flags are the value-less expectations, as metric op value.
+var flags = map[string]string{
+	"no-retransmissions": "retransmissions==0",
+	"no-findings":        "findings==0",
+	"no-resets":          "resets==0",
+}
+
+// Parse reads expectations from arguments, each possibly comma-separated.
+// Every unknown or malformed one is named in the error.
+func Parse(args ...string) ([]Expectation, error) {
+	var out []Expectation
+	var errs []error
+	for _, arg := range args {
+		for _, text := range strings.Split(arg, ",") {
+			text = strings.TrimSpace(text)
+			if text == "" {
+				continue
+			}
+			e, err := parseOne(text)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			out = append(out, e)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func parseOne(text string) (Expectation, error) {
+	e := Expectation{Text: text}
+	switch {
+	case text == "ok", text == "no-violations", text == "no-disagreements":
+		e.metric = text
+		return e, nil
+	case flags[text] != "":
+		e, err := parseOne(flags[text])
+		e.Text = text
+		return e, err
+	case strings.HasPrefix(text, "no-") && analysis.ParseKind(text[3:]) != 0:
+		e.metric, e.kind = "no-finding", analysis.ParseKind(text[3:])
+		return e, nil
+	}
+	i := strings.IndexAny(text, "<>=!")
+	if i <= 0 {
+		return e, fmt.Errorf("parse expectation %q: unknown", text)
+	}
+	e.metric, e.op = text[:i], text[i:i+1]
+	if i+1 < len(text) && text[i+1] == '=' {
+		e.op = text[i : i+2]
+	}
+	m, ok := metrics[e.metric]
+	if !ok || e.op == "=" || e.op == "!" {
+		return e, fmt.Errorf("parse expectation %q: unknown metric or operator", text)
+	}
+	return e, e.parseValue(strings.TrimSpace(text[i+len(e.op):]), m.duration)
+}
+
+func (e *Expectation) parseValue(v string, duration bool) error {
+	if duration {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("parse expectation %q: %w", e.Text, err)
+		}
+		e.value = int64(d)
+		return nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return fmt.Errorf("parse expectation %q: %w", e.Text, err)
+	}
+	e.value = n
+	return nil
+}
+
+// Check returns the expectations the summary does not meet.
+func Check(s *timeline.Summary, exps []Expectation) []Failure {
+	var out []Failure
+	for _, e := range exps {
+		if got, ok := e.check(s); !ok {
+			out = append(out, Failure{Conn: s.Conn, Expectation: e.Text, Got: got})
+		}
+	}
+	return out
+}
+
+// Verify is Check plus the connection's own verdict, named "ok".
+func Verify(s *timeline.Summary, exps []Expectation) []Failure {
+	out := Check(s, []Expectation{{Text: "ok", metric: "ok"}})
+	return append(out, Check(s, exps)...)
+}
+
+func (e *Expectation) check(s *timeline.Summary) (string, bool) {
+	switch e.metric {
+	case "ok", "no-violations":
+		return s.Verdict, s.OK()
+	case "no-disagreements":
+		return strconv.Itoa(s.Disagreements), s.Disagreements == 0
+	case "no-finding":
+		n := s.Findings[e.kind.String()]
+		return fmt.Sprintf("%s=%d", e.kind, n), n == 0
+	}
+	m := metrics[e.metric]
+	v, known := m.get(s)
+	if !known {
+		return "unknown", false
+	}
+	got := strconv.FormatInt(v, 10)
+	if m.duration {
+		got = time.Duration(v).String()
+	}
+	return got, compare(v, e.op, e.value)
+}
+
+func compare(a int64, op string, b int64) bool {
+	switch op {
+	case "<":
+		return a < b
+	case "<=":
+		return a <= b
+	case ">":
+		return a > b
+	case ">=":
+		return a >= b
+	case "==":
+		return a == b
+	case "!=":
+		return a != b
+	}
+	return false
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

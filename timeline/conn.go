@@ -1,0 +1,186 @@
+package timeline
+
+import (
+	"net/netip"
+
+	"tcptracer/analysis"
+	"tcptracer/event"
+)
+
+// Side names one endpoint of a connection.
+type Side int
+
+const (
+	Client Side = iota // sent the SYN (or called connect)
+	Server
+)
+
+func (s Side) String() string {
+	if s == Server {
+		return "server"
+	}
+	return "client"
+}
+
+func (s Side) peer() Side { return 1 - s }
+
+// Flow is one direction of a connection, named after its sender.
+type Flow struct {
+	// ISN is the base of relative numbers. ISNDerived is true when no
+	// SYN or connect event gave it: ISNFrom then says "kernel" (the
+	// kernel's snd_una/rcv_nxt from a state event, minus one) or
+	// "segment" (the first seq seen, or the peer's first ack, minus one,
+	// as Wireshark does).
+	ISN        uint32
+	ISNKnown   bool
+	ISNDerived bool
+	ISNFrom    string // syn, connect, kernel, segment
+
+	NextSeq  uint32 // the next new sequence number expected from this side
+	HighSeq  uint32 // the highest seq this side sent
+	LastAck  uint32 // the last ack this side sent
+	HasAck   bool
+	Window   uint32 // the last window this side advertised
+	Scaled   bool   // Window is scaled; false when the SYN was missed
+	WScale   int    // the shift from the SYN, -1 when unknown
+	Bytes    uint64 // new payload bytes (retransmitted bytes not counted)
+	Segments int    // segments, each loopback segment counted once
+	seqSet   bool
+}
+
+// Owner is the process behind one socket, with where the pid came from.
+type Owner struct {
+	PID    uint32
+	TGID   uint32
+	Comm   string
+	Source event.PIDSource
+}
+
+// StateChange is one state transition of one of the connection's sockets.
+type StateChange struct {
+	Index    uint64
+	TS       uint64
+	Side     Side
+	Old, New uint8
+	SndUna   uint32
+	SndNxt   uint32
+	RcvNxt   uint32
+	// Cause is the Index of the segment whose arrival made this change
+	// (0 when the application or a timer did, or it is not known).
+	Cause uint64
+}
+
+// Segment is one TCP segment of a connection, counted once.
+type Segment struct {
+	Index    uint64
+	TS       uint64 // first observation
+	From     Side
+	Dir      event.Dir
+	Iface    string
+	Seq, Ack uint32 // absolute
+	SeqRel   uint32
+	AckRel   uint32
+	HasAck   bool // AckRel is meaningful (ACK set and the peer's base known)
+	Derived  bool // relative numbers come from a derived base (no SYN seen)
+	Flags    uint16
+	Len      uint32
+	Win      uint32 // scaled when WinScaled
+	// WinScaled is false when the handshake was missed and Win is raw.
+	WinScaled bool
+	Opts      event.Options
+
+	EgressTS  uint64 // when the sender's TC egress saw it (0: not seen)
+	IngressTS uint64 // when the receiver's TC ingress saw it (0: not seen)
+
+	Findings   []analysis.Finding
+	Violations []analysis.Violation
+	// Retransmission is the heuristic's (Wireshark's) verdict.
+	Retransmission bool
+	// KernelKnown says the kernel's retransmit tracepoint was active, so
+	// KernelRetransmit is ground truth.
+	KernelKnown      bool
+	KernelRetransmit bool
+	// RcvOldState is the receiving socket's state before the kernel
+	// handled the segment, when a rcv_state event reported it.
+	RcvOldState uint8
+}
+
+// End returns the sequence number after the segment (SYN and FIN count one).
+func (s *Segment) End() uint32 {
+	e := s.Seq + s.Len
+	if s.Flags&(event.SYN|event.FIN) != 0 {
+		e++
+	}
+	return e
+}
+
+type kernelRetx struct {
+	ts   uint64
+	side Side
+	seq  uint32
+	len  uint32
+}
+
+// Conn is everything the timeline holds about one connection.
+type Conn struct {
+	ID           uint64
+	Client       netip.AddrPort
+	Server       netip.AddrPort
+	RolesGuessed bool // no SYN, SYN-ACK or connect seen: the roles are a guess
+
+	Flows     [2]Flow // by sender: Flows[Client] is client → server
+	Segments  []Segment
+	Truncated int // segments not kept because of Options.MaxSegments
+	States    []StateChange
+	Owners    [2]Owner
+	ConnRet   int32 // connect's return value, when seen
+	FirstTS   uint64
+	LastTS    uint64
+
+	// Summary is set when the connection ends.
+	Summary *Summary
+
+	an        *analysis.Conn
+	opened    bool // the SYN or connect was seen
+	sock      [2]uint8
+	sockKnown [2]bool
+	synSeen   bool
+	synIdx    int // position of the last SYN in Segments, -1 none
+	synackIdx int
+	ackTS     uint64 // the final handshake ACK
+	fin       [2]bool
+	finEnd    [2]uint32
+	finAcked  [2]bool
+	rst       bool
+	resets    int
+	closer    Side
+	closerSet bool
+	lastRcv   [2]int // position of the segment a rcv_state event identified, -1 none
+	pending   []kernelRetx
+	lostRetx  int     // kernel retransmit events dropped unmatched from pending
+	overflow  Segment // the record for segments beyond MaxSegments
+	end       string
+	segCap    int
+	elem      *lruElem
+}
+
+func newConn(id uint64) *Conn {
+	c := &Conn{ID: id, an: analysis.NewConn(), synIdx: -1, synackIdx: -1, lastRcv: [2]int{-1, -1}}
+	c.Flows[0].WScale, c.Flows[1].WScale = -1, -1
+	return c
+}
+
+// sideOf says which endpoint a local address and port belong to.
+func (c *Conn) sideOf(a netip.Addr, port uint16) (Side, bool) {
+	ap := netip.AddrPortFrom(a.Unmap(), port)
+	switch ap {
+	case c.Client:
+		return Client, true
+	case c.Server:
+		return Server, true
+	}
+	return 0, false
+}
+
+// State returns the last state seen for a side's socket (0 if none).
+func (c *Conn) State(s Side) uint8 { return c.sock[s] }

@@ -1,0 +1,66 @@
+package timeline_test
+
+import (
+	"testing"
+
+	"tcptracer/timeline"
+	tt "tcptracer/timeline/timelinetest"
+)
+
+// retx is an established connection whose "AB" is resent after 300ms.
+func retx() *tt.Builder {
+	return tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().
+		Seg(C, "PA", 1, 1, 2).Wait(300e6)
+}
+
+func TestKernelRetransmit(t *testing.T) {
+	cases := []struct {
+		name                        string
+		b                           *tt.Builder
+		opts                        timeline.Options
+		heuristic, kernel, disagree int
+		known                       bool
+	}{
+		{"agree, kernel event after segment", retx().Seg(C, "PA", 1, 1, 2).Retransmit(C, 1, 2),
+			timeline.Options{}, 1, 1, 0, true},
+		{"agree, kernel event before segment", retx().Retransmit(C, 1, 2).Seg(C, "PA", 1, 1, 2),
+			timeline.Options{}, 1, 1, 0, true},
+		{"kernel length counts the FIN", retx().Seg(C, "FPA", 1, 1, 2).Retransmit(C, 1, 3),
+			timeline.Options{}, 1, 1, 0, true},
+		{"heuristic only", retx().Seg(C, "PA", 1, 1, 2),
+			timeline.Options{KernelRetransmits: true}, 1, 0, 1, true},
+		{"kernel only, no segment", retx().Retransmit(C, 1, 2),
+			timeline.Options{}, 0, 0, 1, true},
+		{"kernel event too far from the segment", retx().Retransmit(C, 1, 2).Wait(50e6).Seg(C, "PA", 1, 1, 2),
+			timeline.Options{}, 1, 0, 2, true},
+		{"no kernel tracepoint: no disagreement", retx().Seg(C, "PA", 1, 1, 2),
+			timeline.Options{}, 1, 0, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := timeline.New(tc.opts)
+			feed(tl, tc.b)
+			s := tl.Flush()[0].Summary
+			if s.Retransmissions != tc.heuristic || s.KernelRetransmissions != tc.kernel ||
+				s.Disagreements != tc.disagree || s.KernelKnown != tc.known {
+				t.Errorf("heuristic %d kernel %d disagreements %d known %v; want %d %d %d %v",
+					s.Retransmissions, s.KernelRetransmissions, s.Disagreements, s.KernelKnown,
+					tc.heuristic, tc.kernel, tc.disagree, tc.known)
+			}
+		})
+	}
+}
+
+// TestKernelRetransmitUpdate: a kernel event after its segment is
+// reported back so live output can amend the segment.
+func TestKernelRetransmitUpdate(t *testing.T) {
+	b := retx().Seg(C, "PA", 1, 1, 2).Retransmit(C, 1, 2)
+	tl := timeline.New(timeline.Options{})
+	var updated []*timeline.Segment
+	for i := range b.Events {
+		updated = append(updated, tl.Feed(&b.Events[i]).Updated...)
+	}
+	if len(updated) != 1 || !updated[0].KernelRetransmit || updated[0].Index != 14 {
+		t.Fatalf("updated %+v, want segment #14 marked", updated)
+	}
+}

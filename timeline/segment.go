@@ -1,0 +1,175 @@
+package timeline
+
+import (
+	"tcptracer/analysis"
+	"tcptracer/event"
+)
+
+// segment handles one TC observation of a segment.
+func (t *Timeline) segment(c *Conn, ev *event.Event) {
+	from, ok := c.sideOf(ev.Saddr, ev.Sport)
+	if !ok {
+		return
+	}
+	if ev.DupOf != 0 {
+		c.duplicate(ev)
+		return
+	}
+	if ev.Flags&event.SYN != 0 && ev.Flags&event.ACK == 0 {
+		c.opened = true
+	}
+	s := c.record(ev, from)
+	c.relative(s, ev)
+	res := c.an.Segment(analysis.Seg{Index: s.Index, TS: s.TS, From: int(from), Seq: s.Seq, Ack: s.Ack,
+		Flags: s.Flags, Len: s.Len, Win: ev.Win, Opts: ev.Opts})
+	s.Findings, s.Violations, s.Retransmission = res.Findings, res.Violations, res.Retransmission
+	s.Win, s.WinScaled = res.Window, res.WindowScaled
+	if ev.Flags&(event.SYN|event.ACK) == event.SYN && t.tuples.use(tuple{c.Client, c.Server}, c.ID) != 0 {
+		s.Findings = append(s.Findings, analysis.Finding{Kind: analysis.ReusedPorts})
+	}
+	s.KernelKnown = t.opts.KernelRetransmits
+	c.matchPending(s, uint64(t.opts.RetransmitWindow))
+	c.track(s, from)
+	t.res.Segment = s
+}
+
+// record stores the segment (or reuses the overflow slot past the cap).
+func (c *Conn) record(ev *event.Event, from Side) *Segment {
+	seg := Segment{Index: ev.Index, TS: ev.TS, From: from, Dir: ev.Dir, Iface: ev.Iface,
+		Seq: ev.Seq, Ack: ev.Ack, Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts}
+	seg.observed(ev)
+	if len(c.Segments) >= c.segCap {
+		c.Truncated++
+		c.overflow = seg
+		return &c.overflow
+	}
+	c.Segments = append(c.Segments, seg)
+	return &c.Segments[len(c.Segments)-1]
+}
+
+func (s *Segment) observed(ev *event.Event) {
+	if ev.Dir == event.Egress {
+		s.EgressTS = ev.TS
+	} else {
+		s.IngressTS = ev.TS
+	}
+}
+
+// duplicate notes the second loopback observation's time on the first.
+func (c *Conn) duplicate(ev *event.Event) {
+	if s := c.byIndex(ev.DupOf); s != nil {
+		s.observed(ev)
+	}
+}
+
+// byIndex finds a recent segment by its stream Index.
+func (c *Conn) byIndex(idx uint64) *Segment {
+	for i := len(c.Segments) - 1; i >= 0 && i >= len(c.Segments)-64; i-- {
+		if c.Segments[i].Index == idx {
+			return &c.Segments[i]
+		}
+	}
+	if c.overflow.Index == idx {
+		return &c.overflow
+	}
+	return nil
+}
+
+// relative sets the segment's relative numbers, choosing each direction's
+// base on first sight: the SYN's seq, else one before the first seq (or
+// the peer's first ack), marked derived.
+func (c *Conn) relative(s *Segment, ev *event.Event) {
+	f, p := &c.Flows[s.From], &c.Flows[s.From.peer()]
+	if s.Flags&event.SYN != 0 && (!f.ISNKnown || f.ISNDerived) {
+		f.setBase(s.Seq, "syn", false)
+	}
+	if !f.ISNKnown {
+		f.setBase(s.Seq-1, "segment", true)
+	}
+	if s.Flags&event.ACK != 0 && !p.ISNKnown {
+		p.setBase(s.Ack-1, "segment", true)
+	}
+	s.SeqRel = s.Seq - f.ISN
+	s.Derived = f.ISNDerived
+	if s.Flags&event.ACK != 0 {
+		s.AckRel, s.HasAck = s.Ack-p.ISN, true
+		s.Derived = s.Derived || p.ISNDerived
+	}
+}
+
+func (f *Flow) setBase(isn uint32, from string, derived bool) {
+	f.ISN, f.ISNKnown, f.ISNDerived, f.ISNFrom = isn, true, derived, from
+}
+
+// track updates the per-direction numbers and the closing state.
+func (c *Conn) track(s *Segment, from Side) {
+	f := &c.Flows[from]
+	f.Segments++
+	end := s.End()
+	if !f.seqSet || seqGT(end, f.NextSeq) {
+		if f.seqSet && seqGT(s.Seq+s.Len, f.NextSeq) {
+			f.Bytes += uint64(s.Seq + s.Len - max32(s.Seq, f.NextSeq))
+		} else if !f.seqSet {
+			f.Bytes += uint64(s.Len)
+		}
+		f.NextSeq = end
+	}
+	if !f.seqSet || seqGT(s.Seq, f.HighSeq) {
+		f.HighSeq = s.Seq
+	}
+	f.seqSet = true
+	if s.Flags&event.ACK != 0 {
+		f.LastAck, f.HasAck = s.Ack, true
+	}
+	f.Window, f.Scaled = s.Win, s.WinScaled
+	c.handshakeMarks(s)
+	c.closing(s, from)
+}
+
+func max32(a, b uint32) uint32 {
+	if seqGT(a, b) {
+		return a
+	}
+	return b
+}
+
+// handshakeMarks remembers the SYN, SYN-ACK and final ACK for the RTTs.
+func (c *Conn) handshakeMarks(s *Segment) {
+	pos := len(c.Segments) - 1
+	if pos < 0 || s != &c.Segments[pos] {
+		return
+	}
+	switch {
+	case s.Flags&(event.SYN|event.ACK) == event.SYN:
+		c.synIdx = pos
+	case s.Flags&(event.SYN|event.ACK) == event.SYN|event.ACK:
+		c.synackIdx = pos
+	case c.ackTS == 0 && c.synackIdx >= 0 && s.From == Client && s.Flags&event.ACK != 0:
+		c.ackTS = s.TS
+	}
+}
+
+// closing tracks FINs, their ACKs and RSTs, and who closed first.
+func (c *Conn) closing(s *Segment, from Side) {
+	peer := from.peer()
+	if s.Flags&event.FIN != 0 && !c.fin[from] {
+		c.fin[from], c.finEnd[from] = true, s.End()
+		c.closedBy(from)
+	}
+	if s.Flags&event.RST != 0 {
+		c.rst = true
+		c.closedBy(from)
+	}
+	if s.Flags&event.ACK != 0 && c.fin[peer] && !seqLT(s.Ack, c.finEnd[peer]) {
+		c.finAcked[peer] = true
+	}
+}
+
+func (c *Conn) closedBy(s Side) {
+	if !c.closerSet {
+		c.closer, c.closerSet = s, true
+	}
+}
+
+func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
+func seqGT(a, b uint32) bool { return int32(a-b) > 0 }

@@ -1,0 +1,187 @@
+package timeline
+
+import (
+	"tcptracer/event"
+)
+
+var (
+	stListen      = event.ParseState("LISTEN")
+	stSynSent     = event.ParseState("SYN_SENT")
+	stSynRecv     = event.ParseState("SYN_RECV")
+	stEstablished = event.ParseState("ESTABLISHED")
+	stFinWait1    = event.ParseState("FIN_WAIT1")
+	stFinWait2    = event.ParseState("FIN_WAIT2")
+	stClosing     = event.ParseState("CLOSING")
+	stTimeWait    = event.ParseState("TIME_WAIT")
+	stClose       = event.ParseState("CLOSE")
+	stCloseWait   = event.ParseState("CLOSE_WAIT")
+	stLastAck     = event.ParseState("LAST_ACK")
+)
+
+// connect records the client's ISN and owner from tcp_v4_connect.
+func (c *Conn) connect(ev *event.Event) {
+	side, ok := c.sideOf(ev.Saddr, ev.Sport)
+	if !ok {
+		return
+	}
+	c.opened = true
+	c.ConnRet = ev.Ret
+	if ev.PIDSrc == event.PIDOwner { // connect runs in the owner's context
+		c.Owners[side] = Owner{PID: ev.PID, TGID: ev.TGID, Comm: ev.Comm, Source: ev.PIDSrc}
+	}
+	if ev.ISN == 0 && ev.Ret != 0 {
+		return
+	}
+	f := &c.Flows[side]
+	if !f.ISNKnown || f.ISNDerived {
+		f.setBase(ev.ISN, "connect", false)
+	}
+	c.an.SetISN(int(side), ev.ISN)
+}
+
+// owner keeps the best attribution seen for a side: owner beats current.
+func (c *Conn) owner(side Side, ev *event.Event) {
+	o := &c.Owners[side]
+	if ev.PIDSrc == event.PIDNone || o.Source == event.PIDOwner || (o.Source != event.PIDNone && ev.PIDSrc != event.PIDOwner) {
+		return
+	}
+	*o = Owner{PID: ev.PID, TGID: ev.TGID, Comm: ev.Comm, Source: ev.PIDSrc}
+}
+
+// state records a socket's state change and pairs it with its cause.
+func (c *Conn) state(ev *event.Event) {
+	side, ok := c.sideOf(ev.Saddr, ev.Sport)
+	if !ok {
+		return
+	}
+	if ev.OldState == stClose && ev.NewState == stSynSent {
+		c.opened = true
+	}
+	c.owner(side, ev)
+	c.kernelBase(side, ev)
+	sc := StateChange{Index: ev.Index, TS: ev.TS, Side: side, Old: ev.OldState, New: ev.NewState,
+		SndUna: ev.SndUna, SndNxt: ev.SndNxt, RcvNxt: ev.RcvNxt}
+	sc.Cause = c.cause(side, &sc)
+	c.States = append(c.States, sc)
+	c.sock[side], c.sockKnown[side] = ev.NewState, true
+	if ev.NewState == stFinWait1 && !c.closerSet {
+		c.closedBy(side)
+	}
+}
+
+// rcvState identifies the segment tcp_rcv_state_process handled, so the
+// state changes that follow on that socket pair with it.
+func (c *Conn) rcvState(ev *event.Event) {
+	side, ok := c.sideOf(ev.Saddr, ev.Sport)
+	if !ok {
+		return
+	}
+	c.kernelBase(side, ev)
+	for i := len(c.Segments) - 1; i >= 0 && i >= len(c.Segments)-16; i-- {
+		s := &c.Segments[i]
+		if s.From != side && s.Seq == ev.Seq && s.Ack == ev.Ack && s.Flags == ev.Flags && s.Len == ev.Len {
+			s.RcvOldState = ev.OldState
+			c.lastRcv[side] = i
+			return
+		}
+	}
+}
+
+// kernelBase derives relative bases from the kernel's view when tracing
+// started mid-connection and no segment of that direction was seen yet.
+func (c *Conn) kernelBase(side Side, ev *event.Event) {
+	switch ev.OldState {
+	case 0, stClose, stListen, stSynSent:
+		return // the handshake will give the real ISNs
+	}
+	if f := &c.Flows[side]; !f.ISNKnown && ev.SndUna != 0 {
+		f.setBase(ev.SndUna-1, "kernel", true)
+	}
+	if p := &c.Flows[side.peer()]; !p.ISNKnown && ev.RcvNxt != 0 {
+		p.setBase(ev.RcvNxt-1, "kernel", true)
+	}
+}
+
+// reset counts the kernel's reset events; a received one closes like a RST.
+func (c *Conn) reset(ev *event.Event) {
+	c.resets++
+	if side, ok := c.sideOf(ev.Saddr, ev.Sport); ok {
+		c.owner(side, ev)
+		if ev.Reason == event.ResetReceived {
+			c.rst = true
+			c.closedBy(side.peer())
+		}
+	}
+}
+
+// cause returns the Index of the segment whose arrival made a state
+// change: the one a rcv_state event identified, else the latest segment
+// to that socket whose end matches the kernel's rcv_nxt (a RST for a
+// reset), else the connection's last segment if it went to that socket.
+func (c *Conn) cause(side Side, sc *StateChange) uint64 {
+	needRST, ok := receiveCaused(sc.Old, sc.New)
+	if !ok {
+		return 0
+	}
+	if i := c.lastRcv[side]; i >= 0 {
+		s := &c.Segments[i]
+		if sc.RcvNxt == 0 || s.End() == sc.RcvNxt || s.Flags&event.RST != 0 {
+			return s.Index
+		}
+	}
+	for i := len(c.Segments) - 1; i >= 0 && i >= len(c.Segments)-8; i-- {
+		s := &c.Segments[i]
+		if s.From == side {
+			continue
+		}
+		rst := s.Flags&event.RST != 0
+		if rst || (!needRST && (sc.RcvNxt == 0 || s.End() == sc.RcvNxt)) {
+			return s.Index
+		}
+	}
+	if n := len(c.Segments); n > 0 && c.Segments[n-1].From != side && !needRST {
+		return c.Segments[n-1].Index
+	}
+	return 0
+}
+
+// receiveCaused says whether a transition happens on receiving a segment,
+// and whether only a RST can cause it.
+func receiveCaused(old, new uint8) (needRST, ok bool) {
+	switch {
+	case old == stSynSent && new == stEstablished,
+		old == stSynRecv && new == stEstablished,
+		old == stListen && new == stSynRecv,
+		old == stEstablished && new == stCloseWait,
+		old == stFinWait1 && (new == stFinWait2 || new == stClosing || new == stTimeWait || new == stClose),
+		old == stFinWait2 && (new == stTimeWait || new == stClose),
+		old == stClosing && (new == stTimeWait || new == stClose),
+		old == stLastAck && new == stClose:
+		return false, true
+	case new == stClose && old != stTimeWait:
+		return true, true
+	}
+	return false, false
+}
+
+func closedState(s uint8) bool { return s == stClose || s == stTimeWait }
+
+// finished says why the connection is over, or "" if it is not: a RST or
+// both FINs acknowledged, once every socket whose state is known is closed;
+// or a connect that failed.
+func (c *Conn) finished() string {
+	for s := Client; s <= Server; s++ {
+		if c.sockKnown[s] && !closedState(c.sock[s]) {
+			return ""
+		}
+	}
+	switch {
+	case c.rst:
+		return "reset"
+	case c.finAcked[Client] && c.finAcked[Server]:
+		return "closed"
+	case c.sockKnown[Client] && len(c.States) > 0 && c.States[len(c.States)-1].Old == stSynSent:
+		return "failed"
+	}
+	return ""
+}

@@ -1,0 +1,184 @@
+package timeline
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"tcptracer/analysis"
+	"tcptracer/event"
+)
+
+// Way is one direction's totals, named after its sender.
+type Way struct {
+	Bytes                 uint64 // new payload bytes
+	Segments              int
+	Retransmissions       int // heuristic (retransmission, fast or spurious)
+	KernelRetransmissions int // segments the kernel's tracepoint reported
+}
+
+// Summary describes a connection that ended.
+type Summary struct {
+	Conn         uint64
+	Client       netip.AddrPort
+	Server       netip.AddrPort
+	RolesGuessed bool // no handshake or connect seen: client and server are a guess
+	// Opened is true when the opening (SYN or connect) was seen: the
+	// client opened. False when tracing started mid-connection.
+	Opened bool
+	// ActiveCloser is the side that sent the first FIN or RST (or went
+	// to FIN_WAIT1 first): "client", "server", or "" if neither closed.
+	ActiveCloser string
+	// End says why the summary was made: closed (both FINs acked),
+	// reset, failed (connect failed), idle, evicted, flush.
+	End string
+	// HandshakeRTT is SYN → SYN-ACK as the client saw them: the SYN's
+	// egress observation to the SYN-ACK's ingress observation (on
+	// loopback the second, duplicate, one), falling back to the first
+	// observations. HandshakeTime is SYN → the client's final handshake
+	// ACK (Wireshark's initial RTT, first observations).
+	HandshakeRTT    time.Duration
+	HandshakeTime   time.Duration
+	HasHandshakeRTT bool
+	Duration        time.Duration // first to last event of the connection
+	Sent            [2]Way        // by sender: Sent[Client], Sent[Server]
+	Retransmissions int           // heuristic, both ways
+	// Kernel retransmissions are only meaningful when KernelKnown.
+	KernelKnown           bool
+	KernelRetransmissions int
+	// Disagreements counts segments where the heuristic and the kernel
+	// differ, plus kernel retransmit events no segment matched.
+	Disagreements    int
+	Findings         map[string]int // by analysis.Kind name
+	FinalState       [2]string      // kernel state names; UNKNOWN when no state event was seen
+	Owners           [2]Owner
+	Resets           int  // RST segments plus kernel reset events
+	WindowScaleKnown bool // false: the SYN was missed, windows are raw
+	RelativeDerived  bool // some relative numbers come from a derived base
+	Lossy            bool // the tracer lost events during the connection
+	ConnectRet       int32
+	TruncatedSegs    int
+	// Violations are the TCP rules broken, each at its segment.
+	Violations []analysis.Violation
+	// Verdict is "ok", or the violated rules each with its segment.
+	Verdict string
+}
+
+// OK reports whether no rule was violated.
+func (s *Summary) OK() bool { return len(s.Violations) == 0 }
+
+// summarise builds the Summary; kernelKnown says retransmit events exist.
+func (c *Conn) summarise(kernelKnown bool) *Summary {
+	s := &Summary{Conn: c.ID, Client: c.Client, Server: c.Server, RolesGuessed: c.RolesGuessed,
+		Opened: c.opened, End: c.end, Duration: time.Duration(c.LastTS - c.FirstTS),
+		KernelKnown: kernelKnown, Findings: map[string]int{}, Owners: c.Owners,
+		Resets: c.resets, Lossy: c.an.Lossy, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
+	if c.closerSet {
+		s.ActiveCloser = c.closer.String()
+	}
+	for side := Client; side <= Server; side++ {
+		s.FinalState[side] = event.StateName(c.sock[side])
+		s.Sent[side].Bytes = c.Flows[side].Bytes
+		s.Sent[side].Segments = c.Flows[side].Segments
+		s.RelativeDerived = s.RelativeDerived || c.Flows[side].ISNDerived
+	}
+	s.WindowScaleKnown = c.synIdx >= 0
+	c.handshakeTimes(s)
+	for i := range c.Segments {
+		c.count(s, &c.Segments[i], kernelKnown)
+	}
+	if kernelKnown {
+		s.Disagreements += len(c.pending) + c.lostRetx
+	}
+	s.Verdict = verdict(s.Violations)
+	return s
+}
+
+// count adds one segment's findings, retransmissions and violations.
+func (c *Conn) count(s *Summary, seg *Segment, kernelKnown bool) {
+	w := &s.Sent[seg.From]
+	for _, f := range seg.Findings {
+		s.Findings[f.Kind.String()]++
+	}
+	if seg.Flags&event.RST != 0 {
+		s.Resets++
+	}
+	if seg.Retransmission {
+		w.Retransmissions++
+		s.Retransmissions++
+	}
+	if seg.KernelRetransmit {
+		w.KernelRetransmissions++
+		s.KernelRetransmissions++
+	}
+	if kernelKnown && seg.Retransmission != seg.KernelRetransmit {
+		s.Disagreements++
+	}
+	s.Violations = append(s.Violations, seg.Violations...)
+}
+
+func (c *Conn) handshakeTimes(s *Summary) {
+	if c.synIdx < 0 || c.synackIdx < 0 {
+		return
+	}
+	syn, synack := &c.Segments[c.synIdx], &c.Segments[c.synackIdx]
+	sent, got := syn.TS, synack.TS
+	if syn.EgressTS != 0 {
+		sent = syn.EgressTS
+	}
+	if synack.IngressTS != 0 {
+		got = synack.IngressTS
+	}
+	if got >= sent {
+		s.HandshakeRTT, s.HasHandshakeRTT = time.Duration(got-sent), true
+	}
+	if c.ackTS >= syn.TS {
+		s.HandshakeTime = time.Duration(c.ackTS - syn.TS)
+	}
+}
+
+func verdict(vs []analysis.Violation) string {
+	if len(vs) == 0 {
+		return "ok"
+	}
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprintf("%s at #%d", v.Rule, v.Index)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// FindingNames returns the finding kinds seen, sorted, with their counts.
+func (s *Summary) FindingNames() []string {
+	out := make([]string, 0, len(s.Findings))
+	for k, n := range s.Findings {
+		out = append(out, fmt.Sprintf("%s=%d", k, n))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// String is a one-line summary for text output.
+func (s *Summary) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "conn %d %s -> %s end=%s", s.Conn, s.Client, s.Server, s.End)
+	if s.ActiveCloser != "" {
+		fmt.Fprintf(&b, " closer=%s", s.ActiveCloser)
+	}
+	if s.HasHandshakeRTT {
+		fmt.Fprintf(&b, " handshake_rtt=%s", s.HandshakeRTT)
+	}
+	fmt.Fprintf(&b, " duration=%s bytes=%d/%d segs=%d/%d retrans=%d",
+		s.Duration, s.Sent[Client].Bytes, s.Sent[Server].Bytes,
+		s.Sent[Client].Segments, s.Sent[Server].Segments, s.Retransmissions)
+	if s.KernelKnown {
+		fmt.Fprintf(&b, " kernel_retrans=%d disagreements=%d", s.KernelRetransmissions, s.Disagreements)
+	}
+	if len(s.Findings) > 0 {
+		fmt.Fprintf(&b, " findings=%s", strings.Join(s.FindingNames(), ","))
+	}
+	fmt.Fprintf(&b, " states=%s/%s verdict=%s", s.FinalState[Client], s.FinalState[Server], s.Verdict)
+	return b.String()
+}

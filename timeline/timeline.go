@@ -1,0 +1,253 @@
+// Package timeline groups annotated events into connections: who is client
+// and server, each direction's numbers relative to its ISN, each segment
+// with the state change it caused and the analysis package's findings, and
+// a summary when the connection ends. It is pure Go and bounded in memory:
+// ended connections are summarised and dropped, idle ones expire, and a
+// hard cap evicts the least recently active.
+package timeline
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"tcptracer/event"
+)
+
+// Options bound the timeline; zero values take the defaults.
+type Options struct {
+	// IdleTimeout ends a connection with no event for this long, measured
+	// in event time (TS), not wall time. Default 5 minutes.
+	IdleTimeout time.Duration
+	// MaxConns is the most connections held at once; beyond it the least
+	// recently active one is ended as "evicted". Default 4096.
+	MaxConns int
+	// MaxSegments is the most segments kept per connection for the
+	// ladder; later ones are still analysed and counted. Default 10000.
+	MaxSegments int
+	// RetransmitWindow is how far apart in time a kernel retransmit event
+	// and a segment with the same seq and len may be and still match.
+	// Default 10ms.
+	RetransmitWindow time.Duration
+	// KernelRetransmits says the retransmit tracepoint is attached, so a
+	// segment without a kernel event is known not to be a retransmission.
+	// It is also turned on by a start event listing a retransmit hook or
+	// by the first retransmit event.
+	KernelRetransmits bool
+	// OnEnd, if set, is called with each connection as it ends (the same
+	// connections Feed and Flush return).
+	OnEnd func(*Conn)
+}
+
+func (o *Options) defaults() {
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 4096
+	}
+	if o.MaxSegments <= 0 {
+		o.MaxSegments = 10000
+	}
+	if o.RetransmitWindow <= 0 {
+		o.RetransmitWindow = 10 * time.Millisecond
+	}
+}
+
+// Result is what one Feed produced. Its pointers are valid until the next
+// Feed or Flush.
+type Result struct {
+	// Segment is the record made for a non-duplicate segment event:
+	// relative numbers, findings, violations. Nil for other events.
+	Segment *Segment
+	// Updated lists earlier segments whose kernel retransmit flag this
+	// event set (the kernel event came after the segment).
+	Updated []*Segment
+	// Ended lists the connections that ended with this event (closed,
+	// reset, idle, evicted), each with its Summary.
+	Ended []*Conn
+}
+
+// Timeline holds the open connections.
+type Timeline struct {
+	opts   Options
+	conns  map[uint64]*Conn
+	lru    lruList
+	ended  recentSet // ids of ended connections, so stragglers are ignored
+	tuples tupleSet  // recent 4-tuples, for reused_ports
+	lossy  bool
+	now    uint64
+	res    Result
+}
+
+// New returns an empty timeline.
+func New(opts Options) *Timeline {
+	opts.defaults()
+	return &Timeline{
+		opts:   opts,
+		conns:  make(map[uint64]*Conn),
+		ended:  newRecentSet(4 * opts.MaxConns),
+		tuples: newTupleSet(4 * opts.MaxConns),
+	}
+}
+
+// Len returns how many connections are held.
+func (t *Timeline) Len() int { return len(t.conns) }
+
+// Feed adds one event. The event is not kept: the caller may reuse it.
+func (t *Timeline) Feed(ev *event.Event) Result {
+	t.res = Result{}
+	if ev.TS > t.now {
+		t.now = ev.TS
+	}
+	switch ev.Type {
+	case event.TypeStart:
+		t.start(ev.Start)
+		return t.res
+	case event.TypeLost:
+		t.markLossy()
+		return t.res
+	}
+	t.expire()
+	if ev.Conn == 0 || t.ended.has(ev.Conn) {
+		return t.res
+	}
+	c := t.conn(ev)
+	if c == nil {
+		return t.res
+	}
+	c.LastTS = max(c.LastTS, ev.TS)
+	t.dispatch(c, ev)
+	if reason := c.finished(); reason != "" {
+		t.finish(c, reason)
+	}
+	return t.res
+}
+
+func (t *Timeline) dispatch(c *Conn, ev *event.Event) {
+	switch ev.Type {
+	case event.TypeSegment:
+		t.segment(c, ev)
+	case event.TypeConnect:
+		c.connect(ev)
+	case event.TypeState:
+		c.state(ev)
+	case event.TypeRcvState:
+		c.rcvState(ev)
+	case event.TypeRetransmit:
+		t.opts.KernelRetransmits = true
+		if s := c.kernelRetransmit(ev, uint64(t.opts.RetransmitWindow)); s != nil {
+			t.res.Updated = append(t.res.Updated, s)
+		}
+	case event.TypeReset:
+		c.reset(ev)
+	}
+}
+
+// Flush ends every connection still held (reason "flush"), oldest first.
+func (t *Timeline) Flush() []*Conn {
+	t.res = Result{}
+	all := make([]*Conn, 0, len(t.conns))
+	for _, c := range t.conns {
+		all = append(all, c)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
+	for _, c := range all {
+		t.finish(c, "flush")
+	}
+	return t.res.Ended
+}
+
+func (t *Timeline) start(s *event.Start) {
+	if s == nil {
+		return
+	}
+	for _, h := range s.Hooks {
+		if strings.Contains(h.Name, "retransmit") {
+			t.opts.KernelRetransmits = true
+		}
+	}
+}
+
+// markLossy records that events were lost: gaps become unprovable.
+func (t *Timeline) markLossy() {
+	t.lossy = true
+	for _, c := range t.conns {
+		c.an.Lossy = true
+	}
+}
+
+// conn finds or creates the event's connection, making room under the cap.
+func (t *Timeline) conn(ev *event.Event) *Conn {
+	if c, ok := t.conns[ev.Conn]; ok {
+		t.lru.touch(c.elem)
+		return c
+	}
+	c := newConn(ev.Conn)
+	if !c.assignRoles(ev) {
+		return nil
+	}
+	c.FirstTS, c.an.Lossy, c.segCap = ev.TS, t.lossy, t.opts.MaxSegments
+	for len(t.conns) >= t.opts.MaxConns {
+		t.finish(t.lru.oldest(), "evicted")
+	}
+	t.conns[c.ID] = c
+	c.elem = t.lru.push(c)
+	return c
+}
+
+// expire ends connections idle for longer than IdleTimeout.
+func (t *Timeline) expire() {
+	idle := uint64(t.opts.IdleTimeout)
+	for c := t.lru.oldest(); c != nil && c.LastTS+idle < t.now; c = t.lru.oldest() {
+		t.finish(c, "idle")
+	}
+}
+
+// finish summarises a connection and drops it.
+func (t *Timeline) finish(c *Conn, reason string) {
+	c.end = reason
+	c.Summary = c.summarise(t.opts.KernelRetransmits)
+	delete(t.conns, c.ID)
+	t.lru.remove(c.elem)
+	t.ended.add(c.ID)
+	t.res.Ended = append(t.res.Ended, c)
+	if t.opts.OnEnd != nil {
+		t.opts.OnEnd(c)
+	}
+}
+
+// assignRoles decides client and server from the first event seen.
+func (c *Conn) assignRoles(ev *event.Event) bool {
+	src := netip.AddrPortFrom(ev.Saddr.Unmap(), ev.Sport)
+	dst := netip.AddrPortFrom(ev.Daddr.Unmap(), ev.Dport)
+	if !src.IsValid() || !dst.IsValid() {
+		return false
+	}
+	syn := ev.Type == event.TypeSegment && ev.Flags&event.SYN != 0
+	switch {
+	case syn && ev.Flags&event.ACK == 0, ev.Type == event.TypeConnect:
+		c.Client, c.Server = src, dst
+	case syn:
+		c.Client, c.Server = dst, src
+	case ev.Type == event.TypeState && ev.NewState == event.ParseState("SYN_SENT"):
+		c.Client, c.Server = src, dst
+	case ev.Type == event.TypeState && ev.OldState == event.ParseState("LISTEN"):
+		c.Client, c.Server = dst, src
+	default:
+		c.Client, c.Server = guessRoles(src, dst)
+		c.RolesGuessed = true
+	}
+	return true
+}
+
+// guessRoles picks the server as the endpoint with a port below the
+// ephemeral range when only one has one, else the first sender is the client.
+func guessRoles(src, dst netip.AddrPort) (client, server netip.AddrPort) {
+	const ephemeral = 32768
+	if src.Port() < ephemeral && dst.Port() >= ephemeral {
+		return dst, src
+	}
+	return src, dst
+}

@@ -1,0 +1,226 @@
+// Package timelinetest builds synthetic, already annotated event streams
+// (connection id, Index, loopback duplicates, kernel views) for the tests
+// of the timeline, analysis and output packages.
+package timelinetest
+
+import (
+	"net/netip"
+	"strings"
+
+	"tcptracer/event"
+)
+
+// Sides, as the timeline numbers them.
+const (
+	Client = 0
+	Server = 1
+)
+
+// Builder appends events to Events. Seq and ack numbers are given
+// relative to each side's ISN and stored absolute.
+type Builder struct {
+	Events   []event.Event
+	Conn     uint64
+	Ends     [2]netip.AddrPort
+	ISN      [2]uint32
+	Loopback bool   // emit each segment twice: egress, then ingress marked DupOf
+	Step     uint64 // ns between events
+	Win      uint16 // window for segments that are not SYNs
+	TS       uint64
+	index    uint64
+	sndNxt   [2]uint32
+	sndUna   [2]uint32
+	rcvNxt   [2]uint32
+}
+
+// New returns a loopback builder for conn 1, client to server.
+func New(client, server string) *Builder {
+	b := &Builder{Conn: 1, Loopback: true, Step: 10_000, Win: 512, TS: 1_000_000_000,
+		ISN: [2]uint32{0x1a2b3c4d, 0x9e8d7c6b}}
+	b.Ends[Client] = netip.MustParseAddrPort(client)
+	b.Ends[Server] = netip.MustParseAddrPort(server)
+	b.sndNxt, b.sndUna = b.ISN, b.ISN
+	return b
+}
+
+// Wait advances time by ns.
+func (b *Builder) Wait(ns uint64) *Builder { b.TS += ns; return b }
+
+func (b *Builder) base(t event.Type, side int) event.Event {
+	b.TS += b.Step
+	b.index++
+	peer := 1 - side
+	return event.Event{Type: t, TS: b.TS, Family: 4, Conn: b.Conn, Index: b.index,
+		Saddr: b.Ends[side].Addr(), Sport: b.Ends[side].Port(),
+		Daddr: b.Ends[peer].Addr(), Dport: b.Ends[peer].Port()}
+}
+
+// Flags parses "S", "SA", "A", "PA", "FA", "R", "RA".
+func Flags(s string) uint16 {
+	var f uint16
+	for _, c := range s {
+		f |= map[rune]uint16{'S': event.SYN, 'A': event.ACK, 'P': event.PSH, 'F': event.FIN, 'R': event.RST}[c]
+	}
+	return f
+}
+
+// Seg sends one segment with the builder's window.
+func (b *Builder) Seg(from int, flags string, seq, ack, n uint32) *Builder {
+	return b.SegW(from, flags, seq, ack, n, b.Win)
+}
+
+// SegW sends one segment with an explicit window.
+func (b *Builder) SegW(from int, flags string, seq, ack, n uint32, win uint16) *Builder {
+	peer := 1 - from
+	ev := b.base(event.TypeSegment, from)
+	ev.Dir, ev.Iface, ev.Ifindex = event.Egress, "lo", 1
+	ev.Seq, ev.Ack, ev.Flags, ev.Len, ev.Win, ev.HdrLen = b.ISN[from]+seq, b.ISN[peer]+ack, Flags(flags), n, win, 32
+	if ev.Flags&event.ACK == 0 {
+		ev.Ack = 0
+	}
+	if ev.Flags&event.SYN != 0 {
+		ev.Win, ev.HdrLen = 65495, 40
+		ev.Opts = event.Options{MSS: 65495, HasMSS: true, WScale: 7, HasWS: true, SACKPerm: true}
+	}
+	b.Events = append(b.Events, ev)
+	b.kernelView(&ev, from)
+	if b.Loopback {
+		dup := ev
+		b.TS += 2_000
+		b.index++
+		dup.TS, dup.Index, dup.Dir, dup.DupOf = b.TS, b.index, event.Ingress, ev.Index
+		b.Events = append(b.Events, dup)
+	}
+	return b
+}
+
+// kernelView keeps the numbers state events report.
+func (b *Builder) kernelView(ev *event.Event, from int) {
+	end := ev.Seq + ev.Len
+	if ev.Flags&(event.SYN|event.FIN) != 0 {
+		end++
+	}
+	if int32(end-b.sndNxt[from]) > 0 || ev.Flags&event.SYN != 0 {
+		b.sndNxt[from] = end
+	}
+	b.rcvNxt[1-from] = b.sndNxt[from]
+	if ev.Flags&event.ACK != 0 {
+		b.sndUna[1-from] = ev.Ack
+	}
+}
+
+// State reports a state change of side's socket, with its kernel view.
+func (b *Builder) State(side int, old, new string) *Builder {
+	ev := b.base(event.TypeState, side)
+	ev.OldState, ev.NewState = event.ParseState(old), event.ParseState(new)
+	ev.SndUna, ev.SndNxt, ev.RcvNxt = b.sndUna[side], b.sndNxt[side], b.rcvNxt[side]
+	ev.PID, ev.TGID, ev.Comm, ev.PIDSrc = 100+uint32(side), 100+uint32(side), []string{"client", "server"}[side], event.PIDOwner
+	b.Events = append(b.Events, ev)
+	return b
+}
+
+// RcvState reports tcp_rcv_state_process handling the last segment sent
+// to side (state before: old).
+func (b *Builder) RcvState(side int, old string) *Builder {
+	var seg event.Event
+	for i := len(b.Events) - 1; i >= 0; i-- {
+		if e := b.Events[i]; e.Type == event.TypeSegment && e.DupOf == 0 && e.Saddr == b.Ends[1-side].Addr() && e.Sport == b.Ends[1-side].Port() {
+			seg = e
+			break
+		}
+	}
+	ev := b.base(event.TypeRcvState, side)
+	ev.OldState = event.ParseState(old)
+	ev.Seq, ev.Ack, ev.Flags, ev.Len = seg.Seq, seg.Ack, seg.Flags, seg.Len
+	ev.SndUna, ev.SndNxt, ev.RcvNxt = b.sndUna[side], b.sndNxt[side], b.rcvNxt[side]
+	b.Events = append(b.Events, ev)
+	return b
+}
+
+// Connect reports tcp_v4_connect returning for the client.
+func (b *Builder) Connect() *Builder {
+	ev := b.base(event.TypeConnect, Client)
+	ev.ISN, ev.PID, ev.TGID, ev.Comm, ev.PIDSrc = b.ISN[Client], 4242, 4242, "echo-client", event.PIDOwner
+	b.Events = append(b.Events, ev)
+	return b
+}
+
+// Retransmit reports the kernel retransmitting seq (relative) of len n.
+func (b *Builder) Retransmit(from int, seq, n uint32) *Builder {
+	ev := b.base(event.TypeRetransmit, from)
+	ev.Seq, ev.Len = b.ISN[from]+seq, n
+	b.Events = append(b.Events, ev)
+	return b
+}
+
+// Handshake is the three-way handshake with its state changes.
+func (b *Builder) Handshake() *Builder {
+	return b.State(Client, "CLOSE", "SYN_SENT").
+		Seg(Client, "S", 0, 0, 0).
+		Connect().
+		Seg(Server, "SA", 0, 1, 0).
+		State(Client, "SYN_SENT", "ESTABLISHED").
+		Seg(Client, "A", 1, 1, 0).
+		State(Server, "LISTEN", "SYN_RECV").
+		State(Server, "SYN_RECV", "ESTABLISHED")
+}
+
+// Echo is the reference scenario: the client sends "AB", the server
+// acknowledges and echoes it, the client closes first, then the server.
+func Echo() *Builder {
+	b := New("127.0.0.1:40000", "127.0.0.1:20000").Handshake()
+	return b.Seg(Client, "PA", 1, 1, 2).
+		Seg(Server, "A", 1, 3, 0).
+		Seg(Server, "PA", 1, 3, 2).
+		Seg(Client, "A", 3, 3, 0).
+		State(Client, "ESTABLISHED", "FIN_WAIT1").
+		Seg(Client, "FA", 3, 3, 0).
+		State(Server, "ESTABLISHED", "CLOSE_WAIT").
+		Seg(Server, "A", 3, 4, 0).
+		State(Client, "FIN_WAIT1", "FIN_WAIT2").
+		State(Server, "CLOSE_WAIT", "LAST_ACK").
+		Seg(Server, "FA", 3, 4, 0).
+		Seg(Client, "A", 4, 4, 0).
+		State(Client, "FIN_WAIT2", "CLOSE").
+		State(Server, "LAST_ACK", "CLOSE")
+}
+
+// Names lists the events' types, for debugging tests.
+func (b *Builder) Names() string {
+	var s []string
+	for _, e := range b.Events {
+		s = append(s, e.Type.String())
+	}
+	return strings.Join(s, " ")
+}
+
+// Next starts another connection (id) with new ISNs on the same builder,
+// so streams can hold several connections.
+func (b *Builder) Next(id uint64, isnClient, isnServer uint32) *Builder {
+	b.Conn = id
+	b.ISN = [2]uint32{isnClient, isnServer}
+	b.sndNxt, b.sndUna, b.rcvNxt = b.ISN, b.ISN, [2]uint32{}
+	return b
+}
+
+// Lost reports lost ring buffer records.
+func (b *Builder) Lost(n uint64) *Builder {
+	ev := b.base(event.TypeLost, Client)
+	ev.Conn, ev.Count = 0, n
+	b.Events = append(b.Events, ev)
+	return b
+}
+
+// FlagString is the inverse of Flags, for golden files.
+func FlagString(f uint16) string {
+	var s strings.Builder
+	for _, p := range []struct {
+		bit uint16
+		c   byte
+	}{{event.SYN, 'S'}, {event.FIN, 'F'}, {event.RST, 'R'}, {event.PSH, 'P'}, {event.ACK, 'A'}} {
+		if f&p.bit != 0 {
+			s.WriteByte(p.c)
+		}
+	}
+	return s.String()
+}
