@@ -45,22 +45,30 @@ struct {
 	__type(value, struct proc_info);
 } owners SEC(".maps");
 
-/* Socket being connected, by pid_tgid, between entry and return. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);
-	__type(value, __u64);
-} connecting SEC(".maps");
 
-/* Local port of traced sockets: tcp_set_state releases the port before the
- * CLOSE transition is reported, so it is restored from here. */
+/* Local port by socket cookie. tcp_set_state releases the port before the
+ * CLOSE transition is reported, and the CLOSE->SYN_SENT transition comes
+ * before the port is chosen; the SYN leaving through TC names it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, __u16);
 } local_ports SEC(".maps");
+
+/* A connect() in progress: the socket and its cookie, by pid_tgid. */
+struct connecting {
+	__u64 sk;
+	__u64 cookie;
+};
+
+/* Socket being connected, by pid_tgid, between entry and return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct connecting);
+} connecting SEC(".maps");
 
 static __always_inline void *reserve(__u64 size)
 {

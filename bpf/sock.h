@@ -50,6 +50,22 @@ static __always_inline void on_connect_enter(const struct sock *sk, const struct
 	track_remote(family, raddr, bpf_ntohs(port));
 }
 
+/* Fill in a local port the socket no longer (or not yet) shows. */
+static __always_inline void restore_port(__u64 cookie, struct rec_hdr *h, bool closing)
+{
+	if (!cookie)
+		return;
+	if (h->sport == 0) {
+		__u16 *port = bpf_map_lookup_elem(&local_ports, &cookie);
+		if (port)
+			h->sport = *port;
+	} else if (!closing && tuple_ok(h)) {
+		bpf_map_update_elem(&local_ports, &cookie, &h->sport, BPF_ANY);
+	}
+	if (closing)
+		bpf_map_delete_elem(&local_ports, &cookie);
+}
+
 /* The ISN: tcp_connect_init sets snd_una = write_seq = ISN; once the
  * handshake completed (a blocking connect(2) returning), snd_una = ISN+1. */
 static __always_inline __u32 connect_isn(const struct sock *sk)
@@ -69,6 +85,7 @@ static __always_inline void emit_connect(const struct sock *sk, int ret, __u64 c
 	struct proc_info p = {};
 
 	sock_tuple(sk, &h);
+	restore_port(cookie, &h, false);
 	if (!tuple_ok(&h))
 		return;
 	current_proc(&p);
@@ -90,7 +107,8 @@ static __always_inline void emit_connect(const struct sock *sk, int ret, __u64 c
 }
 
 /* Owner bookkeeping for a state change that happens in process context. */
-static __always_inline void state_owner(const struct sock *sk, const struct rec_hdr *h, int newstate)
+static __always_inline void state_owner(const struct sock *sk, const struct rec_hdr *h, int newstate,
+					__u64 cookie)
 {
 	if (newstate == TCP_LISTEN) {
 		record_owner(sk);
@@ -102,26 +120,12 @@ static __always_inline void state_owner(const struct sock *sk, const struct rec_
 		}
 	} else if (newstate == TCP_SYN_SENT && connect_via_tp) {
 		__u64 id = bpf_get_current_pid_tgid();
-		__u64 key = (__u64)sk;
+		struct connecting c = {.sk = (__u64)sk, .cookie = cookie};
 
 		record_owner(sk);
-		bpf_map_update_elem(&connecting, &id, &key, BPF_ANY);
+		bpf_map_update_elem(&connecting, &id, &c, BPF_ANY);
 		if (filter_pid && tuple_ok(h))
 			track_remote(h->family, h->daddr, h->dport);
-	}
-}
-
-static __always_inline void restore_port(const struct sock *sk, struct rec_hdr *h, int newstate)
-{
-	__u64 key = (__u64)sk;
-
-	if (newstate == TCP_CLOSE) {
-		__u16 *port = bpf_map_lookup_elem(&local_ports, &key);
-		if (port && h->sport == 0)
-			h->sport = *port;
-		bpf_map_delete_elem(&local_ports, &key);
-	} else if (h->sport != 0 && tuple_ok(h)) {
-		bpf_map_update_elem(&local_ports, &key, &h->sport, BPF_ANY);
 	}
 }
 
@@ -143,8 +147,8 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	if (!is_tcp(sk))
 		return;
 	sock_tuple(sk, &h);
-	state_owner(sk, &h, newstate);
-	restore_port(sk, &h, newstate);
+	state_owner(sk, &h, newstate, cookie);
+	restore_port(cookie, &h, newstate == TCP_CLOSE);
 	if (!tuple_ok(&h))
 		return;
 	sock_proc(sk, &p);

@@ -183,8 +183,12 @@ static __always_inline void emit_segment(struct __sk_buff *skb, const struct rec
 	e->hdr = *h;
 	e->hdr.type = REC_SEGMENT;
 	e->hdr.ts_ns = bpf_ktime_get_ns();
-	if (egress)
+	if (egress) {
 		e->hdr.cookie = bpf_get_socket_cookie(skb);
+		/* A connecting socket's port, for its records that lack it. */
+		if ((flags & 0x12) == 0x02 && e->hdr.cookie)
+			bpf_map_update_elem(&local_ports, &e->hdr.cookie, &h->sport, BPF_ANY);
+	}
 	e->ifindex = skb->ifindex;
 	e->dir = egress;
 	e->seq = bpf_ntohl(th->seq);

@@ -108,20 +108,20 @@ int fexit_accept(__u64 *ctx)
 static __always_inline void connect_enter_kprobe(struct sock *sk, struct sockaddr *uaddr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u64 key = (__u64)sk;
+	struct connecting c = {.sk = (__u64)sk};
 
-	bpf_map_update_elem(&connecting, &id, &key, BPF_ANY);
+	bpf_map_update_elem(&connecting, &id, &c, BPF_ANY);
 	on_connect_enter(sk, uaddr);
 }
 
 static __always_inline void connect_exit(int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u64 *sk = bpf_map_lookup_elem(&connecting, &id);
+	struct connecting *c = bpf_map_lookup_elem(&connecting, &id);
 
-	if (!sk)
+	if (!c)
 		return;
-	emit_connect((const struct sock *)*sk, ret, 0);
+	emit_connect((const struct sock *)c->sk, ret, c->cookie);
 	bpf_map_delete_elem(&connecting, &id);
 }
 

@@ -26,6 +26,10 @@ func NewJSONWriter(w io.Writer) *JSONWriter {
 	return &JSONWriter{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 1024)}
 }
 
+// Lines returns the buffered writer behind j, for other JSON lines that
+// must interleave with the events in order (the analysis report).
+func (j *JSONWriter) Lines() io.Writer { return j.w }
+
 // Write appends ev as one line.
 func (j *JSONWriter) Write(ev *event.Event) error {
 	b, err := AppendJSON(j.buf[:0], ev)

@@ -173,11 +173,21 @@ func newConn(id uint64) *Conn {
 // sideOf says which endpoint a local address and port belong to.
 func (c *Conn) sideOf(a netip.Addr, port uint16) (Side, bool) {
 	ap := netip.AddrPortFrom(a.Unmap(), port)
-	switch ap {
-	case c.Client:
+	switch {
+	case ap == c.Client:
 		return Client, true
-	case c.Server:
+	case ap == c.Server:
 		return Server, true
+	case ap.Addr() != c.Client.Addr():
+		return 0, false
+	case port == 0:
+		// A connecting socket before its port was chosen, or after the
+		// kernel released it.
+		return Client, true
+	case c.Client.Port() == 0:
+		// The connection was first seen that way; now the port is known.
+		c.Client = ap
+		return Client, true
 	}
 	return 0, false
 }

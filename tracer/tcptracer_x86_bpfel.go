@@ -21,6 +21,12 @@ type tcptracerConnectEvent struct {
 	Ret  int32
 }
 
+type tcptracerConnecting struct {
+	_      structs.HostLayout
+	Sk     uint64
+	Cookie uint64
+}
+
 type tcptracerProcInfo struct {
 	_    structs.HostLayout
 	Pid  uint32

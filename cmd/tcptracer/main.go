@@ -17,7 +17,7 @@ func main() {
 	if err != nil {
 		self = os.Args[0]
 	}
-	code := cli.Run(ctx, os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Self: self})
+	code := cli.Run(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Self: self})
 	stop()
 	os.Exit(code)
 }

@@ -22,13 +22,14 @@ var errUsage = errors.New("usage")
 
 type usageError struct{ msg string }
 
-func (e usageError) Error() string { return e.msg }
+func (e usageError) Error() string   { return e.msg }
 func (e usageError) Is(t error) bool { return t == errUsage }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
 // Env is what a command may touch.
 type Env struct {
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// Self is the path of the tcptracer binary, for the demo's client.
 	Self string
@@ -65,6 +66,10 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 		switch args[0] {
 		case "demo":
 			return runDemo(ctx, args[1:], env)
+		case "verify":
+			return runVerify(ctx, args[1:], env)
+		case "analyze":
+			return runAnalyze(ctx, args[1:], env)
 		case "echo-server":
 			return runEchoServer(ctx, args[1:], env)
 		case "echo-client":

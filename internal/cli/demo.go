@@ -9,6 +9,7 @@ import (
 
 	"tcptracer/event"
 	"tcptracer/internal/echo"
+	"tcptracer/report"
 	"tcptracer/tracer"
 )
 
@@ -35,7 +36,7 @@ func runDemo(ctx context.Context, args []string, env Env) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := newDemoWatch()
-	p := newPipeline(env)
+	p := newPipeline(env.Stdout, report.Options{Format: report.JSON})
 	p.watch = w.see
 	done := make(chan error, 1)
 	t, err := tracer.New(f.opts)
@@ -45,9 +46,7 @@ func runDemo(ctx context.Context, args []string, env Env) error {
 	go func() { done <- t.Run(ctx, p) }()
 	err = demoSession(ctx, env, w)
 	cancel()
-	runErr := <-done
-	closeErr := t.Close()
-	return errors.Join(err, runErr, closeErr)
+	return errors.Join(err, finishTrace(t, <-done, p))
 }
 
 // demoSession serves one echo exchange and waits until the trace shows

@@ -1,24 +1,41 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
 
 	"tcptracer/conn"
 	"tcptracer/event"
 	"tcptracer/output"
+	"tcptracer/report"
 	"tcptracer/tracer"
 )
 
-// pipeline is the tracer's Handler: annotate, let a watcher look, write.
+// pipeline is the tracer's Handler: annotate, let a watcher look, write
+// the event (JSON format) and feed the analysis report.
 type pipeline struct {
 	tracker *conn.Tracker
-	json    *output.JSONWriter
+	json    *output.JSONWriter // nil in text format
+	text    *bufio.Writer      // nil in JSON format
+	report  *report.Reporter
 	watch   func(ev *event.Event)
+	open    atomic.Int64 // connections not yet ended, for other goroutines
 }
 
-func newPipeline(env Env) *pipeline {
-	return &pipeline{tracker: conn.NewTracker(nil), json: output.NewJSONWriter(env.Stdout)}
+func newPipeline(stdout io.Writer, o report.Options) *pipeline {
+	p := &pipeline{tracker: conn.NewTracker(nil)}
+	if o.Format == report.Text {
+		p.text = bufio.NewWriterSize(stdout, 64<<10)
+		p.report = report.New(p.text, o)
+	} else {
+		p.json = output.NewJSONWriter(stdout)
+		p.report = report.New(p.json.Lines(), o)
+	}
+	return p
 }
 
 func (p *pipeline) HandleEvent(ev *event.Event) error {
@@ -26,15 +43,39 @@ func (p *pipeline) HandleEvent(ev *event.Event) error {
 	if p.watch != nil {
 		p.watch(ev)
 	}
-	return p.json.Write(ev)
+	if p.json != nil {
+		if err := p.json.Write(ev); err != nil {
+			return err
+		}
+	}
+	if err := p.report.Feed(ev); err != nil {
+		return err
+	}
+	p.open.Store(int64(p.report.Open()))
+	return nil
 }
 
-func (p *pipeline) Flush() error { return p.json.Flush() }
+func (p *pipeline) Flush() error {
+	if p.json != nil {
+		return p.json.Flush()
+	}
+	return p.text.Flush()
+}
+
+// finish reports the connections still open and flushes.
+func (p *pipeline) finish() error {
+	if err := p.report.Finish(); err != nil {
+		return err
+	}
+	p.open.Store(0)
+	return p.Flush()
+}
 
 func runTrace(ctx context.Context, args []string, env Env) error {
 	var f traceFlags
 	fs := newFlagSet("tcptracer")
 	f.register(fs)
+	format := fs.String("format", "json", "")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -44,12 +85,35 @@ func runTrace(ctx context.Context, args []string, env Env) error {
 	if err := f.finish(); err != nil {
 		return err
 	}
+	ro, err := reportOptions(*format, env.Stdout)
+	if err != nil {
+		return err
+	}
 	if f.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	return trace(ctx, f.opts, newPipeline(env))
+	return trace(ctx, f.opts, newPipeline(env.Stdout, ro))
+}
+
+func reportOptions(format string, stdout io.Writer) (report.Options, error) {
+	switch format {
+	case "json":
+		return report.Options{Format: report.JSON}, nil
+	case "text":
+		return report.Options{Format: report.Text, Color: isTerminal(stdout)}, nil
+	}
+	return report.Options{}, usagef("--format %q: want json or text", format)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // trace attaches, streams until ctx ends, and always detaches.
@@ -58,7 +122,11 @@ func trace(ctx context.Context, o tracer.Options, p *pipeline) error {
 	if err != nil {
 		return err
 	}
-	runErr := t.Run(ctx, p)
+	return finishTrace(t, t.Run(ctx, p), p)
+}
+
+// finishTrace detaches, then reports what is still open.
+func finishTrace(t *tracer.Tracer, runErr error, p *pipeline) error {
 	closeErr := t.Close()
 	if runErr != nil {
 		return runErr
@@ -66,5 +134,5 @@ func trace(ctx context.Context, o tracer.Options, p *pipeline) error {
 	if closeErr != nil {
 		return fmt.Errorf("detach: %w", closeErr)
 	}
-	return nil
+	return p.finish()
 }

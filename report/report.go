@@ -1,0 +1,157 @@
+// Package report turns the annotated event stream into what a person or a
+// script reads about each connection: findings and violations per segment
+// and a summary per connection as JSON lines, or a ladder diagram and a
+// verdict as text. The live tracer and `tcptracer analyze` both go through
+// a Reporter, so a saved stream gives the same report as the live run.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"tcptracer/analysis/expect"
+	"tcptracer/event"
+	"tcptracer/output/ladder"
+	"tcptracer/timeline"
+)
+
+// Format of the report.
+type Format int
+
+const (
+	JSON Format = iota // finding, violation and summary lines
+	Text               // a ladder diagram and a verdict per connection
+)
+
+// Options configure a Reporter.
+type Options struct {
+	Format       Format
+	Color        bool // ANSI colour in text (only for terminals)
+	Expectations []expect.Expectation
+	// IdleTimeout ends connections with no event for this long (event time);
+	// 0 keeps timeline's default.
+	IdleTimeout time.Duration
+}
+
+// Reporter feeds a timeline and writes its findings and summaries.
+type Reporter struct {
+	opts     Options
+	w        io.Writer
+	tl       *timeline.Timeline
+	conns    int
+	failures []expect.Failure
+	held     int
+}
+
+// New writes the report to w.
+func New(w io.Writer, o Options) *Reporter {
+	return &Reporter{opts: o, w: w, tl: timeline.New(timeline.Options{IdleTimeout: o.IdleTimeout})}
+}
+
+// Feed takes one annotated event (not kept after Feed returns).
+func (r *Reporter) Feed(ev *event.Event) error {
+	res := r.tl.Feed(ev)
+	if s := res.Segment; s != nil && r.opts.Format == JSON {
+		if err := r.segmentLines(ev.Conn, s); err != nil {
+			return err
+		}
+	}
+	r.held = r.tl.Len()
+	return r.ended(res.Ended)
+}
+
+// Finish ends every connection still open (tracing stopped) and reports it.
+func (r *Reporter) Finish() error {
+	err := r.ended(r.tl.Flush())
+	r.held = 0
+	return err
+}
+
+// Open is the number of connections not yet ended.
+func (r *Reporter) Open() int { return r.held }
+
+// Conns is the number of connections reported so far.
+func (r *Reporter) Conns() int { return r.conns }
+
+// Failures lists every verdict or expectation that failed so far.
+func (r *Reporter) Failures() []expect.Failure { return r.failures }
+
+func (r *Reporter) ended(conns []*timeline.Conn) error {
+	for _, c := range conns {
+		r.conns++
+		fails := expect.Verify(c.Summary, r.opts.Expectations)
+		r.failures = append(r.failures, fails...)
+		var err error
+		if r.opts.Format == Text {
+			err = r.text(c, fails)
+		} else {
+			err = r.writeJSON(newSummaryLine(c.Summary, c.LastTS, fails))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Reporter) text(c *timeline.Conn, fails []expect.Failure) error {
+	if err := ladder.Render(r.w, c, r.opts.Color); err != nil {
+		return fmt.Errorf("render connection %d: %w", c.ID, err)
+	}
+	for _, f := range fails {
+		if f.Expectation == "ok" {
+			continue // the verdict line already says it
+		}
+		if _, err := fmt.Fprintf(r.w, "expectation failed: %s\n", f); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintln(r.w)
+	return err
+}
+
+func (r *Reporter) segmentLines(conn uint64, s *timeline.Segment) error {
+	for _, f := range s.Findings {
+		l := findingLine{Type: "finding", TS: s.TS, Conn: conn, Segment: s.Index, Kind: f.Kind.String(), Num: f.Num, Ref: f.Ref}
+		if err := r.writeJSON(l); err != nil {
+			return err
+		}
+	}
+	for _, v := range s.Violations {
+		l := violationLine{Type: "violation", TS: s.TS, Conn: conn, Segment: v.Index, Rule: v.Rule.String(), Detail: v.Detail}
+		if err := r.writeJSON(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Reporter) writeJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode report line: %w", err)
+	}
+	_, err = r.w.Write(append(b, '\n'))
+	return err
+}
+
+type findingLine struct {
+	Type    string `json:"type"`
+	TS      uint64 `json:"ts_ns"`
+	Conn    uint64 `json:"conn"`
+	Segment uint64 `json:"segment"`
+	Kind    string `json:"kind"`
+	Num     int    `json:"num,omitempty"`
+	Ref     uint64 `json:"ref,omitempty"`
+}
+
+type violationLine struct {
+	Type    string `json:"type"`
+	TS      uint64 `json:"ts_ns"`
+	Conn    uint64 `json:"conn"`
+	Segment uint64 `json:"segment"`
+	Rule    string `json:"rule"`
+	Detail  string `json:"detail"`
+}
