@@ -1,5 +1,5 @@
 // Package output renders annotated events. The NDJSON form (one object per
-// line, "type" first, documented in SCHEMA.md) is built by hand into a
+// line, "type" first, documented in README.md) is built by hand into a
 // reused buffer: the tracer writes one line per segment, and reflection
 // there would cost more than the rest of the pipeline.
 package output

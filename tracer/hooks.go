@@ -179,3 +179,18 @@ func (t *Tracer) tcHook(refused string) {
 	}
 	t.hooks = append(t.hooks, h)
 }
+
+// ProgramNames lists every program the tracer may load, for tests that
+// check nothing of it stays behind.
+func ProgramNames() []string {
+	names := []string{"tc_ingress", "tc_egress"}
+	for _, m := range funcModes {
+		for _, p := range m.progs {
+			names = append(names, p.name)
+		}
+	}
+	for _, p := range append(baseProgs, ownerProgs...) {
+		names = append(names, p.name)
+	}
+	return names
+}
