@@ -124,11 +124,11 @@ type session struct {
 }
 
 type sessionSetup struct {
-	iface      string
-	listen     func() (net.Listener, error)
-	serverAddr string
+	iface       string
+	listen      func() (net.Listener, error)
+	serverAddr  string
 	clientNetns string
-	captureNs  func(ctx context.Context) (*oracle.Capture, error)
+	captureNs   func(ctx context.Context) (*oracle.Capture, error)
 }
 
 // runEcho runs the reference session under r and, unless disabled, tcpdump.
