@@ -138,37 +138,75 @@ static __always_inline void sock_view(const struct sock *sk, struct state_event 
 	e->rcv_nxt = BPF_CORE_READ(tp, rcv_nxt);
 }
 
+static __always_inline void emit_state(const struct state_event *s, const struct rec_hdr *h)
+{
+	struct state_event *e = reserve(sizeof(*e));
+
+	if (!e)
+		return;
+	*e = *s;
+	e->hdr = *h;
+	e->hdr.type = REC_STATE;
+	e->hdr.ts_ns = s->hdr.ts_ns;
+	e->hdr.cookie = s->hdr.cookie;
+	submit(e);
+}
+
+/* A child socket reports LISTEN->SYN_RECV before some kernels (6.1, 6.12)
+ * gave it its remote side. That record waits here, by socket, for the
+ * socket's next change (to ESTABLISHED or CLOSE, in the same receive
+ * path), and goes out just before it with the tuple then known. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct state_event);
+} held_children SEC(".maps");
+
+static __always_inline void release_child(const struct sock *sk, const struct rec_hdr *h)
+{
+	__u64 key = (__u64)sk;
+	struct state_event *held = bpf_map_lookup_elem(&held_children, &key);
+
+	if (!held)
+		return;
+	emit_state(held, h);
+	bpf_map_delete_elem(&held_children, &key);
+}
+
 static __always_inline void on_state(const struct sock *sk, int oldstate, int newstate, __u64 cookie)
 {
-	struct state_event *e;
+	struct state_event s = {};
 	struct rec_hdr h = {};
-	struct proc_info p = {};
+	__u64 key = (__u64)sk;
 
 	if (!is_tcp(sk))
 		return;
 	sock_tuple(sk, &h);
 	state_owner(sk, &h, newstate, cookie);
 	restore_port(cookie, &h, newstate == TCP_CLOSE);
+	s.hdr.type = REC_STATE;
+	s.hdr.ts_ns = bpf_ktime_get_ns();
+	s.hdr.cookie = cookie;
+	s.old_state = oldstate;
+	s.new_state = newstate;
+	sock_view(sk, &s);
+	if (newstate == TCP_SYN_RECV && h.dport == 0 && port_ok(h.sport, 0)) {
+		s.hdr.family = h.family;
+		sock_proc(sk, &s.proc);
+		bpf_map_update_elem(&held_children, &key, &s, BPF_ANY);
+		return;
+	}
 	if (!tuple_ok(&h))
 		return;
-	sock_proc(sk, &p);
-	if (!pid_ok(&p))
+	sock_proc(sk, &s.proc);
+	if (!pid_ok(&s.proc))
 		return;
-	if (p.src == PID_OWNER)
+	if (s.proc.src == PID_OWNER)
 		track_full(&h);
-	e = reserve(sizeof(*e));
-	if (!e)
-		return;
-	__builtin_memset(e, 0, sizeof(*e));
-	e->hdr = h;
-	e->hdr.type = REC_STATE;
-	e->hdr.ts_ns = bpf_ktime_get_ns();
-	e->hdr.cookie = cookie;
-	e->proc = p;
-	e->old_state = oldstate;
-	e->new_state = newstate;
-	sock_view(sk, e);
-	submit(e);
+	if (oldstate == TCP_SYN_RECV)
+		release_child(sk, &h);
+	emit_state(&s, &h);
 }
 
 /* Tuple of a received skb, oriented as the receiving socket sees it (local

@@ -184,10 +184,12 @@ static __always_inline void emit_segment(struct __sk_buff *skb, const struct rec
 	e->hdr.type = REC_SEGMENT;
 	e->hdr.ts_ns = bpf_ktime_get_ns();
 	if (egress) {
-		e->hdr.cookie = bpf_get_socket_cookie(skb);
+		__u64 cookie = bpf_get_socket_cookie(skb);
+
+		e->hdr.cookie = cookie;
 		/* A connecting socket's port, for its records that lack it. */
-		if ((flags & 0x12) == 0x02 && e->hdr.cookie)
-			bpf_map_update_elem(&local_ports, &e->hdr.cookie, &h->sport, BPF_ANY);
+		if ((flags & 0x12) == 0x02 && cookie)
+			bpf_map_update_elem(&local_ports, &cookie, &h->sport, BPF_ANY);
 	}
 	e->ifindex = skb->ifindex;
 	e->dir = egress;
@@ -197,8 +199,13 @@ static __always_inline void emit_segment(struct __sk_buff *skb, const struct rec
 	e->win = bpf_ntohs(th->window);
 	e->hdr_len = doff;
 	e->len = l4_len > doff ? l4_len - doff : 0;
-	if (optlen > 0 && optlen <= TCP_MAX_OPTS &&
-	    bpf_skb_load_bytes(skb, l4_off + sizeof(*th), opts.raw, optlen) == 0) {
+	/* The length is bounded arithmetically, not by a branch: clang turns
+	 * range checks into comparisons on a copy, and verifiers then see a
+	 * length that may be zero or negative. For 1..40 this is optlen. */
+	__u32 n = ((optlen - 1) & 63) + 1;
+
+	if (optlen >= 1 && optlen <= TCP_MAX_OPTS &&
+	    bpf_skb_load_bytes(skb, l4_off + sizeof(*th), opts.raw, n) == 0) {
 		opts.len = optlen;
 		parse_options(e, &opts);
 	}
@@ -234,6 +241,7 @@ static __always_inline int handle_tc(struct __sk_buff *skb, bool egress)
 	flags = ((__u8 *)&th)[13] | ((((__u8 *)&th)[12] & 1) << 8);
 	if (filter_pid && !track_pass(&h, flags, egress))
 		return TC_CONTINUE;
+
 	emit_segment(skb, &h, &th, l3.l4_off, l3.l4_len, flags, egress);
 	return TC_CONTINUE;
 }

@@ -46,7 +46,7 @@ func (t *Tracer) Start() *event.Start {
 // ring buffer still holds then is drained before Run returns. The kernel
 // submits without wakeups, so Run polls every Options.Poll.
 func (t *Tracer) Run(ctx context.Context, h Handler) error {
-	rd, err := ringbuf.NewReader(t.maps.Events)
+	rd, err := ringbuf.NewReader(t.events)
 	if err != nil {
 		return fmt.Errorf("open ring buffer reader: %w", err)
 	}
@@ -99,23 +99,23 @@ func (t *Tracer) poll(rd *ringbuf.Reader, rec *ringbuf.Record, dec *Decoder, ev 
 // reportDrops emits a lost event when reservations failed since last time.
 func (t *Tracer) reportDrops(ev *event.Event, h Handler) error {
 	var perCPU []uint64
-	if err := t.maps.Drops.Lookup(uint32(0), &perCPU); err != nil {
+	if err := t.dropMap.Lookup(uint32(0), &perCPU); err != nil {
 		return fmt.Errorf("read drop counter: %w", err)
 	}
 	var total uint64
 	for _, n := range perCPU {
 		total += n
 	}
-	if total == t.drops {
+	if total == t.lost {
 		return nil
 	}
-	*ev = event.Event{Type: event.TypeLost, TS: monotonicNow(), Count: total - t.drops}
-	t.drops = total
+	*ev = event.Event{Type: event.TypeLost, TS: monotonicNow(), Count: total - t.lost}
+	t.lost = total
 	return h.HandleEvent(ev)
 }
 
 // Dropped is the number of records lost so far.
-func (t *Tracer) Dropped() uint64 { return t.drops }
+func (t *Tracer) Dropped() uint64 { return t.lost }
 
 func (t *Tracer) ifaceName(idx uint32) string {
 	if n, ok := t.ifname[idx]; ok {

@@ -220,7 +220,7 @@ func chooseIfaces(nl *netlink.Handle, want []string) ([]tcIface, error) {
 
 func netlinkHandle(nsPath string) (*netlink.Handle, error) {
 	if nsPath == "" {
-		h, err := netlink.NewHandle()
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
 			return nil, fmt.Errorf("open netlink: %w", err)
 		}
@@ -231,7 +231,7 @@ func netlinkHandle(nsPath string) (*netlink.Handle, error) {
 		return nil, fmt.Errorf("open network namespace %s: %w", nsPath, err)
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("open netlink in %s: %w", nsPath, err)
 	}

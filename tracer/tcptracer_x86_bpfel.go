@@ -118,6 +118,7 @@ const (
 	tcptracerMapConnecting          = "connecting"
 	tcptracerMapDrops               = "drops"
 	tcptracerMapEvents              = "events"
+	tcptracerMapHeldChildren        = "held_children"
 	tcptracerMapLocalPorts          = "local_ports"
 	tcptracerMapOwners              = "owners"
 	tcptracerMapTracked             = "tracked"
@@ -218,12 +219,13 @@ type tcptracerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcptracerMapSpecs struct {
-	Connecting *ebpf.MapSpec `ebpf:"connecting"`
-	Drops      *ebpf.MapSpec `ebpf:"drops"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	LocalPorts *ebpf.MapSpec `ebpf:"local_ports"`
-	Owners     *ebpf.MapSpec `ebpf:"owners"`
-	Tracked    *ebpf.MapSpec `ebpf:"tracked"`
+	Connecting   *ebpf.MapSpec `ebpf:"connecting"`
+	Drops        *ebpf.MapSpec `ebpf:"drops"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	HeldChildren *ebpf.MapSpec `ebpf:"held_children"`
+	LocalPorts   *ebpf.MapSpec `ebpf:"local_ports"`
+	Owners       *ebpf.MapSpec `ebpf:"owners"`
+	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 }
 
 // tcptracerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -257,12 +259,13 @@ func (o *tcptracerObjects) Close() error {
 //
 // It can be passed to loadTcptracerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcptracerMaps struct {
-	Connecting *ebpf.Map `ebpf:"connecting"`
-	Drops      *ebpf.Map `ebpf:"drops"`
-	Events     *ebpf.Map `ebpf:"events"`
-	LocalPorts *ebpf.Map `ebpf:"local_ports"`
-	Owners     *ebpf.Map `ebpf:"owners"`
-	Tracked    *ebpf.Map `ebpf:"tracked"`
+	Connecting   *ebpf.Map `ebpf:"connecting"`
+	Drops        *ebpf.Map `ebpf:"drops"`
+	Events       *ebpf.Map `ebpf:"events"`
+	HeldChildren *ebpf.Map `ebpf:"held_children"`
+	LocalPorts   *ebpf.Map `ebpf:"local_ports"`
+	Owners       *ebpf.Map `ebpf:"owners"`
+	Tracked      *ebpf.Map `ebpf:"tracked"`
 }
 
 func (m *tcptracerMaps) Close() error {
@@ -270,6 +273,7 @@ func (m *tcptracerMaps) Close() error {
 		m.Connecting,
 		m.Drops,
 		m.Events,
+		m.HeldChildren,
 		m.LocalPorts,
 		m.Owners,
 		m.Tracked,

@@ -5,6 +5,7 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -20,17 +21,18 @@ const (
 
 // Tracer owns every kernel object it created; Close releases them all.
 type Tracer struct {
-	opts   Options
-	spec   *ebpf.CollectionSpec
-	maps   tcptracerMaps
-	shared map[string]*ebpf.Map
-	colls  []*ebpf.Collection
-	links  []link.Link
-	tc     *tcAttachment
-	hooks  []event.Hook
-	ifname map[uint32]string
-	drops  uint64
-	closed bool
+	opts    Options
+	spec    *ebpf.CollectionSpec
+	shared  map[string]*ebpf.Map
+	events  *ebpf.Map // the ring buffer
+	dropMap *ebpf.Map // failed reservations per CPU
+	colls   []*ebpf.Collection
+	links   []link.Link
+	tc      *tcAttachment
+	hooks   []event.Hook
+	ifname  map[uint32]string
+	lost    uint64 // drops reported so far
+	closed  bool
 }
 
 // New checks privileges and kernel support, loads the programs and attaches
@@ -78,19 +80,23 @@ func (t *Tracer) loadSpec() error {
 	return nil
 }
 
-// loadMaps creates the maps once; every program group then shares them.
+// loadMaps creates the maps once; every program group then shares them
+// (all but the per-load .rodata, whose values depend on the group).
 func (t *Tracer) loadMaps() error {
-	if err := t.spec.LoadAndAssign(&t.maps, nil); err != nil {
+	spec := t.spec.Copy()
+	spec.Programs = nil
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
 		return fmt.Errorf("create maps: %w", err)
 	}
-	t.shared = map[string]*ebpf.Map{
-		"events":      t.maps.Events,
-		"drops":       t.maps.Drops,
-		"owners":      t.maps.Owners,
-		"connecting":  t.maps.Connecting,
-		"tracked":     t.maps.Tracked,
-		"local_ports": t.maps.LocalPorts,
+	t.colls = append(t.colls, coll)
+	t.shared = map[string]*ebpf.Map{}
+	for name, m := range coll.Maps {
+		if !strings.HasPrefix(name, ".") {
+			t.shared[name] = m
+		}
 	}
+	t.events, t.dropMap = t.shared["events"], t.shared["drops"]
 	return nil
 }
 
@@ -155,9 +161,8 @@ func (t *Tracer) Close() error {
 	for i := len(t.links) - 1; i >= 0; i-- {
 		errs = append(errs, t.links[i].Close())
 	}
-	for _, c := range t.colls {
-		c.Close()
+	for i := len(t.colls) - 1; i >= 0; i-- {
+		t.colls[i].Close()
 	}
-	errs = append(errs, t.maps.Close())
 	return errors.Join(errs...)
 }

@@ -96,10 +96,10 @@ func (p *Pair) setUp() error {
 	if p.B, err = newNamed(p.NameB); err != nil {
 		return err
 	}
-	if p.hA, err = netlink.NewHandleAt(p.A); err != nil {
+	if p.hA, err = netlink.NewHandleAt(p.A, unix.NETLINK_ROUTE); err != nil {
 		return fmt.Errorf("open netlink in %s: %w", p.NameA, err)
 	}
-	if p.hB, err = netlink.NewHandleAt(p.B); err != nil {
+	if p.hB, err = netlink.NewHandleAt(p.B, unix.NETLINK_ROUTE); err != nil {
 		return fmt.Errorf("open netlink in %s: %w", p.NameB, err)
 	}
 	if err := p.addVeth(); err != nil {

@@ -94,7 +94,7 @@ func checkLayout(t *testing.T, p *Pair) {
 
 func checkLink(t *testing.T, ns vnetns.NsHandle, ifname string, index int, v4, v6 netip.Addr) {
 	t.Helper()
-	h, err := netlink.NewHandleAt(ns)
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,10 +96,20 @@ func tcOnLo(t *testing.T) []string {
 	return found
 }
 
+// requireClean waits for our objects to be gone: the kernel frees a
+// program some time after its last reference is closed.
 func requireClean(t *testing.T, when string) {
 	t.Helper()
-	if left := ours(t); len(left) > 0 {
-		t.Fatalf("%s: still attached: %v", when, left)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		left := ours(t)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still attached after %v: %v", when, waitTimeout, left)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
