@@ -6,7 +6,7 @@ BIN     := bin/tcptracer
 # port 20000 and the TC hooks.
 TESTFLAGS ?= -count=1 -p 1
 
-.PHONY: all build demo test unit generate check-generate vmlinux deps deps-build bench vmtest clean
+.PHONY: all build demo test unit generate check-generate vmlinux deps deps-build bench vmtest vmtest-selftest clean
 
 all: build
 
@@ -47,8 +47,15 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./tracer ./conn ./output
 	./bench/loopback.sh
 
-vmtest: deps
+# The kernel matrix: forced attach modes on stock Debian kernels under qemu.
+vmtest:
+	@./vmtest/deps.sh
 	./vmtest/run.sh
+
+# The harness itself: verdict goldens and a run with the stand-in tests.
+vmtest-selftest:
+	./vmtest/judge_test.sh
+	VMTEST_STANDIN=1 ./vmtest/run.sh
 
 clean:
 	rm -rf bin

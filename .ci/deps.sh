@@ -2,7 +2,6 @@
 # Install the Debian packages a step needs, if they are missing.
 #   deps.sh build   clang, llvm-strip and libbpf headers for make generate
 #   deps.sh test    tcpdump (the tests' independent oracle)
-#   deps.sh vm      qemu and busybox for make vmtest
 set -euo pipefail
 
 need=()
@@ -16,15 +15,8 @@ build)
 test)
 	want tcpdump tcpdump
 	;;
-vm)
-	want qemu-system-x86_64 qemu-system-x86
-	[ -x /bin/busybox ] && /bin/busybox --list | grep -qx cpio || need+=(busybox-static)
-	want zstd zstd
-	want xz xz-utils
-	want tcpdump tcpdump
-	;;
 *)
-	echo "usage: $0 build|test|vm" >&2
+	echo "usage: $0 build|test" >&2
 	exit 2
 	;;
 esac
