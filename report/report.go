@@ -39,6 +39,7 @@ type Options struct {
 type Reporter struct {
 	opts     Options
 	w        io.Writer
+	enc      *json.Encoder
 	tl       *timeline.Timeline
 	conns    int
 	failures []expect.Failure
@@ -129,12 +130,14 @@ func (r *Reporter) segmentLines(conn uint64, s *timeline.Segment) error {
 }
 
 func (r *Reporter) writeJSON(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode report line: %w", err)
+	if r.enc == nil {
+		r.enc = json.NewEncoder(r.w)
+		r.enc.SetEscapeHTML(false) // expectations such as bytes>=N stay readable
 	}
-	_, err = r.w.Write(append(b, '\n'))
-	return err
+	if err := r.enc.Encode(v); err != nil {
+		return fmt.Errorf("write report line: %w", err)
+	}
+	return nil
 }
 
 type findingLine struct {

@@ -85,12 +85,17 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 const usageText = `tcptracer: trace TCP connections with eBPF, one JSON object per event
 
 Usage:
-  tcptracer [flags]                 trace until SIGINT/SIGTERM or --duration
-  tcptracer demo [flags]            trace the echo scenario on 127.0.0.1:20000 and exit
-  tcptracer echo-server [--addr A]  echo server (default 127.0.0.1:20000)
-  tcptracer echo-client [--addr A] [--payload P]
-                                    connect, send P (default AB), read the echo, close
-  tcptracer help                    this text
+  tcptracer [flags]                   trace until SIGINT/SIGTERM or --duration
+  tcptracer verify [flags] [--expect E]... [-- COMMAND ARGS...]
+                                      trace (while COMMAND runs); exit 0 only if every
+                                      connection's verdict is ok and every E holds
+  tcptracer analyze [--format F] [--expect E]... FILE|-
+                                      rebuild timelines, findings and verdicts offline
+  tcptracer demo [flags]              trace the echo scenario on 127.0.0.1:20000 and exit
+  tcptracer echo-server [--addr A]    echo server (default 127.0.0.1:20000)
+  tcptracer echo-client [--addr A] [--payload P] [--timeout D]
+                                      connect, send P (default AB), read the echo, close
+  tcptracer help                      this text
 
 Tracing flags:
   --port N          TCP port to trace, either end (default 20000; 0 = every port)
@@ -103,7 +108,12 @@ Tracing flags:
   --tc MODE         TC attachment: auto, tcx or clsact (default auto)
   --netns PATH      attach TC in this network namespace (e.g. /run/netns/NAME)
   --ring-size SIZE  ring buffer size, power of two (default 8M)
+  --format F        json (events and report lines) or text (ladder diagrams);
+                    default json, text for verify
   --verbose         full verifier log on load errors
 
-Run as root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN). Output schema: README.
+verify also takes --expect E (e.g. no-retransmissions, handshake-rtt<5ms) and
+--grace D (how long to wait after COMMAND for its connections to close, 2s).
+
+Run as root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN). Output schema: README.md.
 `
