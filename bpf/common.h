@@ -20,7 +20,7 @@
 const volatile __u16 filter_port = 20000; /* 0: every port */
 const volatile __u32 filter_pid = 0;      /* 0: every process */
 const volatile __u8 filter_family = 0;    /* 0, AF_INET or AF_INET6 */
-const volatile __u8 connect_via_tp = 0;   /* tracepoint mode: connect from state + sys_exit */
+const volatile __u8 connect_via_tp = 0;   /* tracepoint mode: connect record from state changes */
 
 const union record *unused_record __attribute__((unused));
 
@@ -56,18 +56,12 @@ struct {
 	__type(value, __u16);
 } local_ports SEC(".maps");
 
-/* A connect() in progress: the socket and its cookie, by pid_tgid. */
-struct connecting {
-	__u64 sk;
-	__u64 cookie;
-};
-
-/* Socket being connected, by pid_tgid, between entry and return. */
+/* Socket being connected, by pid_tgid, between kprobe and kretprobe. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u64);
-	__type(value, struct connecting);
+	__type(value, __u64);
 } connecting SEC(".maps");
 
 static __always_inline void *reserve(__u64 size)

@@ -66,44 +66,61 @@ static __always_inline void restore_port(__u64 cookie, struct rec_hdr *h, bool c
 		bpf_map_delete_elem(&local_ports, &cookie);
 }
 
-/* The ISN: tcp_connect_init sets snd_una = write_seq = ISN; once the
- * handshake completed (a blocking connect(2) returning), snd_una = ISN+1. */
-static __always_inline __u32 connect_isn(const struct sock *sk)
-{
-	const struct tcp_sock *tp = (const void *)sk;
-	__u32 una = BPF_CORE_READ(tp, snd_una);
-
-	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_ESTABLISHED)
-		return una - 1;
-	return una;
-}
-
-static __always_inline void emit_connect(const struct sock *sk, int ret, __u64 cookie)
+/* A connect record. h holds the socket's tuple, p its owner. */
+static __always_inline void emit_connect(const struct rec_hdr *h, const struct proc_info *p, __u32 isn,
+					 int ret, __u64 cookie)
 {
 	struct connect_event *e;
+
+	if (!tuple_ok(h) || !pid_ok(p))
+		return;
+	track_full(h);
+	e = reserve(sizeof(*e));
+	if (!e)
+		return;
+	e->hdr = *h;
+	e->hdr.type = REC_CONNECT;
+	e->hdr.ts_ns = bpf_ktime_get_ns();
+	e->hdr.cookie = cookie;
+	e->proc = *p;
+	e->isn = isn;
+	e->ret = ret;
+	submit(e);
+}
+
+/* tcp_v4_connect/tcp_v6_connect returned (fexit, kretprobe): the caller is
+ * the owner, and tcp_connect_init left snd_una at the ISN. */
+static __always_inline void on_connect_return(const struct sock *sk, int ret, __u64 cookie)
+{
+	const struct tcp_sock *tp = (const void *)sk;
 	struct rec_hdr h = {};
 	struct proc_info p = {};
 
 	sock_tuple(sk, &h);
 	restore_port(cookie, &h, false);
-	if (!tuple_ok(&h))
-		return;
 	current_proc(&p);
-	if (!pid_ok(&p))
-		return;
 	p.src = PID_OWNER;
-	track_full(&h);
-	e = reserve(sizeof(*e));
-	if (!e)
-		return;
-	e->hdr = h;
-	e->hdr.type = REC_CONNECT;
-	e->hdr.ts_ns = bpf_ktime_get_ns();
-	e->hdr.cookie = cookie;
-	e->proc = p;
-	e->isn = connect_isn(sk);
-	e->ret = ret;
-	submit(e);
+	emit_connect(&h, &p, BPF_CORE_READ(tp, snd_una), ret, cookie);
+}
+
+#define ECONNABORTED 103
+
+/* Tracepoint mode: no tracepoint sits in tcp_v4_connect, so the connect
+ * record is written when the socket leaves SYN_SENT, with the outcome of
+ * the handshake: 0 when established (snd_una is then ISN+1), else the
+ * socket's error (-ECONNREFUSED, -ETIMEDOUT), or -ECONNABORTED when it was
+ * closed first. sk_state still reads SYN_SENT here. */
+static __always_inline void connect_from_state(const struct sock *sk, const struct rec_hdr *h,
+					       const struct proc_info *p, int newstate, __u64 cookie)
+{
+	const struct tcp_sock *tp = (const void *)sk;
+	__u32 una = BPF_CORE_READ(tp, snd_una);
+	int err = BPF_CORE_READ(sk, sk_err);
+
+	if (newstate == TCP_ESTABLISHED)
+		emit_connect(h, p, una - 1, 0, cookie);
+	else
+		emit_connect(h, p, una, err ? -err : -ECONNABORTED, cookie);
 }
 
 /* Owner bookkeeping for a state change that happens in process context. */
@@ -119,11 +136,7 @@ static __always_inline void state_owner(const struct sock *sk, const struct rec_
 				track_listen(h->family, h->sport);
 		}
 	} else if (newstate == TCP_SYN_SENT && connect_via_tp) {
-		__u64 id = bpf_get_current_pid_tgid();
-		struct connecting c = {.sk = (__u64)sk, .cookie = cookie};
-
 		record_owner(sk);
-		bpf_map_update_elem(&connecting, &id, &c, BPF_ANY);
 		if (filter_pid && tuple_ok(h))
 			track_remote(h->family, h->daddr, h->dport);
 	}
@@ -206,6 +219,8 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 		track_full(&h);
 	if (oldstate == TCP_SYN_RECV)
 		release_child(sk, &h);
+	if (oldstate == TCP_SYN_SENT && connect_via_tp)
+		connect_from_state(sk, &h, &s.proc, newstate, cookie);
 	emit_state(&s, &h);
 }
 

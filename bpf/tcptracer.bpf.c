@@ -66,7 +66,7 @@ int BPF_PROG(fentry_v4_connect, struct sock *sk, struct sockaddr *uaddr)
 SEC("fexit/tcp_v4_connect")
 int BPF_PROG(fexit_v4_connect, struct sock *sk, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	emit_connect(sk, ret, bpf_get_socket_cookie(sk));
+	on_connect_return(sk, ret, bpf_get_socket_cookie(sk));
 	return 0;
 }
 
@@ -80,7 +80,7 @@ int BPF_PROG(fentry_v6_connect, struct sock *sk, struct sockaddr *uaddr)
 SEC("fexit/tcp_v6_connect")
 int BPF_PROG(fexit_v6_connect, struct sock *sk, struct sockaddr *uaddr, int addr_len, int ret)
 {
-	emit_connect(sk, ret, bpf_get_socket_cookie(sk));
+	on_connect_return(sk, ret, bpf_get_socket_cookie(sk));
 	return 0;
 }
 
@@ -108,20 +108,20 @@ int fexit_accept(__u64 *ctx)
 static __always_inline void connect_enter_kprobe(struct sock *sk, struct sockaddr *uaddr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct connecting c = {.sk = (__u64)sk};
+	__u64 key = (__u64)sk;
 
-	bpf_map_update_elem(&connecting, &id, &c, BPF_ANY);
+	bpf_map_update_elem(&connecting, &id, &key, BPF_ANY);
 	on_connect_enter(sk, uaddr);
 }
 
 static __always_inline void connect_exit(int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct connecting *c = bpf_map_lookup_elem(&connecting, &id);
+	__u64 *sk = bpf_map_lookup_elem(&connecting, &id);
 
-	if (!c)
+	if (!sk)
 		return;
-	emit_connect((const struct sock *)c->sk, ret, c->cookie);
+	on_connect_return((const struct sock *)*sk, ret, 0);
 	bpf_map_delete_elem(&connecting, &id);
 }
 
@@ -167,22 +167,9 @@ int BPF_KRETPROBE(kretprobe_accept, struct sock *newsk)
 	return 0;
 }
 
-/* tracepoint mode: no tracepoint sits in tcp_v4_connect, so the connect
- * record is put together from the CLOSE->SYN_SENT state change (owner,
- * socket; see state_owner) and the return of the connect(2) system call
- * that caused it. tcp_rcv_state_process has no tracepoint equivalent: the
- * state records carry the kernel's view instead. */
-
-#define NR_CONNECT_X86_64 42
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_sys_exit, struct pt_regs *regs, long ret)
-{
-	if (BPF_CORE_READ(regs, orig_ax) != NR_CONNECT_X86_64)
-		return 0;
-	connect_exit(ret);
-	return 0;
-}
+/* tracepoint mode adds no program of its own: the connect record comes from
+ * the state changes (see connect_from_state), and tcp_rcv_state_process has
+ * no tracepoint equivalent, so the state records carry the kernel's view. */
 
 /* Owner of accepted sockets: the first send or receive in process context. */
 

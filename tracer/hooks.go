@@ -38,9 +38,7 @@ var funcModes = []struct {
 		{"kprobe_rcv_state", "kprobe", "tcp_rcv_state_process"},
 		{"kretprobe_accept", "kretprobe", "inet_csk_accept"},
 	}},
-	{ModeTracepoint, []prog{
-		{"tp_sys_exit", "tp_btf", "sys_exit"},
-	}},
+	{ModeTracepoint, nil}, // the shared tracepoints do its work (connect_via_tp)
 }
 
 // Hooks every mode uses.
@@ -101,6 +99,9 @@ func (t *Tracer) attachFuncHooks() (string, []event.Refusal, error) {
 
 // attachGroup loads and attaches a set of programs, all or nothing.
 func (t *Tracer) attachGroup(progs []prog) ([]link.Link, error) {
+	if len(progs) == 0 {
+		return nil, nil
+	}
 	names := make([]string, len(progs))
 	for i, p := range progs {
 		names[i] = p.name
@@ -146,7 +147,7 @@ func hookReport(mode string, refused []event.Refusal, ownerErr string) []event.H
 	case ModeKprobe:
 		connect, rcv, accept = "kprobe+kretprobe %s", "kprobe tcp_rcv_state_process", "kretprobe inet_csk_accept"
 	default:
-		connect = "tp_btf inet_sock_set_state (SYN_SENT) + tp_btf sys_exit (connect(2) return) for %s"
+		connect = "tp_btf inet_sock_set_state: the record for %s is written when the socket leaves SYN_SENT"
 		rcv = "tp_btf inet_sock_set_state (kernel view on each state change; no per-segment record)"
 		accept = "tp_btf sock_recv_length + sock_send_length"
 		if ownerErr != "" {

@@ -21,12 +21,6 @@ type tcptracerConnectEvent struct {
 	Ret  int32
 }
 
-type tcptracerConnecting struct {
-	_      structs.HostLayout
-	Sk     uint64
-	Cookie uint64
-}
-
 type tcptracerProcInfo struct {
 	_    structs.HostLayout
 	Pid  uint32
@@ -142,7 +136,6 @@ const (
 	tcptracerProgTpSendLength       = "tp_send_length"
 	tcptracerProgTpSendReset        = "tp_send_reset"
 	tcptracerProgTpState            = "tp_state"
-	tcptracerProgTpSysExit          = "tp_sys_exit"
 	tcptracerVarConnectViaTp        = "connect_via_tp"
 	tcptracerVarFilterFamily        = "filter_family"
 	tcptracerVarFilterPid           = "filter_pid"
@@ -212,7 +205,6 @@ type tcptracerProgramSpecs struct {
 	TpSendLength       *ebpf.ProgramSpec `ebpf:"tp_send_length"`
 	TpSendReset        *ebpf.ProgramSpec `ebpf:"tp_send_reset"`
 	TpState            *ebpf.ProgramSpec `ebpf:"tp_state"`
-	TpSysExit          *ebpf.ProgramSpec `ebpf:"tp_sys_exit"`
 }
 
 // tcptracerMapSpecs contains maps before they are loaded into the kernel.
@@ -315,7 +307,6 @@ type tcptracerPrograms struct {
 	TpSendLength       *ebpf.Program `ebpf:"tp_send_length"`
 	TpSendReset        *ebpf.Program `ebpf:"tp_send_reset"`
 	TpState            *ebpf.Program `ebpf:"tp_state"`
-	TpSysExit          *ebpf.Program `ebpf:"tp_sys_exit"`
 }
 
 func (p *tcptracerPrograms) Close() error {
@@ -340,7 +331,6 @@ func (p *tcptracerPrograms) Close() error {
 		p.TpSendLength,
 		p.TpSendReset,
 		p.TpState,
-		p.TpSysExit,
 	)
 }
 
