@@ -76,10 +76,16 @@ func (t *Tracer) Run(ctx context.Context, h Handler) error {
 	}
 }
 
-// poll hands over every record that arrives within one poll interval.
+// poll hands over the records that arrive within one poll interval. Under
+// sustained load the ring never empties, so the round also ends once the
+// interval is over, to report drops and flush on time.
 func (t *Tracer) poll(rd *ringbuf.Reader, rec *ringbuf.Record, dec *Decoder, ev *event.Event, h Handler) error {
-	rd.SetDeadline(time.Now().Add(t.opts.Poll))
-	for {
+	deadline := time.Now().Add(t.opts.Poll)
+	rd.SetDeadline(deadline)
+	for n := 1; ; n++ {
+		if n%1024 == 0 && time.Now().After(deadline) {
+			return nil
+		}
 		err := rd.ReadInto(rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil
