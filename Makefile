@@ -44,7 +44,7 @@ deps-build:
 	@./.ci/deps.sh build
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./tracer ./conn ./output
+	$(GO) test -run '^$$' -bench . -benchmem ./tracer ./conn ./output ./internal/cli
 	./bench/loopback.sh
 
 # The kernel matrix: forced attach modes on stock Debian kernels under qemu.

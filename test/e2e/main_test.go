@@ -11,6 +11,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -38,6 +39,9 @@ func TestMain(m *testing.M) {
 	}
 	switch os.Getenv(roleEnv) {
 	case "client":
+		os.Exit(runClient())
+	case "client-wait": // connect only once a line arrives on stdin
+		bufio.NewReader(os.Stdin).ReadString('\n')
 		os.Exit(runClient())
 	case "cli":
 		self, _ := os.Executable()
