@@ -46,16 +46,6 @@ struct {
 } owners SEC(".maps");
 
 
-/* Local port by socket cookie. tcp_set_state releases the port before the
- * CLOSE transition is reported, and the CLOSE->SYN_SENT transition comes
- * before the port is chosen; the SYN leaving through TC names it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, __u16);
-} local_ports SEC(".maps");
-
 /* Socket being connected, by pid_tgid, between kprobe and kretprobe. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -128,13 +118,17 @@ static __always_inline void sock_tuple(const struct sock *sk, struct rec_hdr *h)
 {
 	h->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	h->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	/* tcp_set_state(CLOSE) releases the port (skc_num = 0) before an
+	 * abortive close sends its RST; inet_sport still holds it. */
+	if (!h->sport)
+		h->sport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
 	h->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (h->family == AF_INET) {
 		BPF_CORE_READ_INTO((__u32 *)h->saddr, sk, __sk_common.skc_rcv_saddr);
 		BPF_CORE_READ_INTO((__u32 *)h->daddr, sk, __sk_common.skc_daddr);
 	} else {
-		BPF_CORE_READ_INTO(h->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(h->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&h->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&h->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 	}
 }
 

@@ -44,26 +44,10 @@ static __always_inline void on_connect_enter(const struct sock *sk, const struct
 		port = BPF_CORE_READ(in, sin_port);
 	} else {
 		const struct sockaddr_in6 *in6 = (const void *)uaddr;
-		BPF_CORE_READ_INTO(raddr, in6, sin6_addr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&raddr, in6, sin6_addr.in6_u.u6_addr8);
 		port = BPF_CORE_READ(in6, sin6_port);
 	}
 	track_remote(family, raddr, bpf_ntohs(port));
-}
-
-/* Fill in a local port the socket no longer (or not yet) shows. */
-static __always_inline void restore_port(__u64 cookie, struct rec_hdr *h, bool closing)
-{
-	if (!cookie)
-		return;
-	if (h->sport == 0) {
-		__u16 *port = bpf_map_lookup_elem(&local_ports, &cookie);
-		if (port)
-			h->sport = *port;
-	} else if (!closing && tuple_ok(h)) {
-		bpf_map_update_elem(&local_ports, &cookie, &h->sport, BPF_ANY);
-	}
-	if (closing)
-		bpf_map_delete_elem(&local_ports, &cookie);
 }
 
 /* A connect record. h holds the socket's tuple, p its owner. */
@@ -97,7 +81,6 @@ static __always_inline void on_connect_return(const struct sock *sk, int ret, __
 	struct proc_info p = {};
 
 	sock_tuple(sk, &h);
-	restore_port(cookie, &h, false);
 	current_proc(&p);
 	p.src = PID_OWNER;
 	emit_connect(&h, &p, BPF_CORE_READ(tp, snd_una), ret, cookie);
@@ -124,8 +107,7 @@ static __always_inline void connect_from_state(const struct sock *sk, const stru
 }
 
 /* Owner bookkeeping for a state change that happens in process context. */
-static __always_inline void state_owner(const struct sock *sk, const struct rec_hdr *h, int newstate,
-					__u64 cookie)
+static __always_inline void state_owner(const struct sock *sk, const struct rec_hdr *h, int newstate)
 {
 	if (newstate == TCP_LISTEN) {
 		record_owner(sk);
@@ -136,8 +118,11 @@ static __always_inline void state_owner(const struct sock *sk, const struct rec_
 				track_listen(h->family, h->sport);
 		}
 	} else if (newstate == TCP_SYN_SENT && connect_via_tp) {
+		struct proc_info p = {};
+
 		record_owner(sk);
-		if (filter_pid && tuple_ok(h))
+		current_proc(&p);
+		if (filter_pid && pid_ok(&p) && tuple_ok(h))
 			track_remote(h->family, h->daddr, h->dport);
 	}
 }
@@ -165,7 +150,7 @@ static __always_inline void emit_state(const struct state_event *s, const struct
 	submit(e);
 }
 
-/* A child socket reports LISTEN->SYN_RECV before some kernels (6.1, 6.12)
+/* A child socket reports LISTEN->SYN_RECV before its remote side is set (the
  * gave it its remote side. That record waits here, by socket, for the
  * socket's next change (to ESTABLISHED or CLOSE, in the same receive
  * path), and goes out just before it with the tuple then known. */
@@ -175,6 +160,18 @@ struct {
 	__type(key, __u64);
 	__type(value, struct state_event);
 } held_children SEC(".maps");
+
+/* Whether the socket does not know its peer yet (port or address unset). */
+static __always_inline bool remote_unset(const struct rec_hdr *h)
+{
+	const __u64 *a = (const __u64 *)h->daddr;
+
+	if (h->dport == 0)
+		return true;
+	if (h->family == AF_INET)
+		return *(const __u32 *)h->daddr == 0;
+	return a[0] == 0 && a[1] == 0;
+}
 
 static __always_inline void release_child(const struct sock *sk, const struct rec_hdr *h)
 {
@@ -196,15 +193,14 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	if (!is_tcp(sk))
 		return;
 	sock_tuple(sk, &h);
-	state_owner(sk, &h, newstate, cookie);
-	restore_port(cookie, &h, newstate == TCP_CLOSE);
+	state_owner(sk, &h, newstate);
 	s.hdr.type = REC_STATE;
 	s.hdr.ts_ns = bpf_ktime_get_ns();
 	s.hdr.cookie = cookie;
 	s.old_state = oldstate;
 	s.new_state = newstate;
 	sock_view(sk, &s);
-	if (newstate == TCP_SYN_RECV && h.dport == 0 && port_ok(h.sport, 0)) {
+	if (newstate == TCP_SYN_RECV && remote_unset(&h) && port_ok(h.sport, 0)) {
 		s.hdr.family = h.family;
 		sock_proc(sk, &s.proc);
 		bpf_map_update_elem(&held_children, &key, &s, BPF_ANY);
@@ -244,8 +240,8 @@ static __always_inline int skb_tuple(const struct sk_buff *skb, __u8 family, str
 		BPF_CORE_READ_INTO((__u32 *)h->daddr, ip, saddr);
 	} else {
 		struct ipv6hdr *ip6 = (void *)(head + l3);
-		BPF_CORE_READ_INTO(h->saddr, ip6, daddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(h->daddr, ip6, saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&h->saddr, ip6, daddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&h->daddr, ip6, saddr.in6_u.u6_addr8);
 	}
 	return 0;
 }

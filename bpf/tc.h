@@ -183,14 +183,8 @@ static __always_inline void emit_segment(struct __sk_buff *skb, const struct rec
 	e->hdr = *h;
 	e->hdr.type = REC_SEGMENT;
 	e->hdr.ts_ns = bpf_ktime_get_ns();
-	if (egress) {
-		__u64 cookie = bpf_get_socket_cookie(skb);
-
-		e->hdr.cookie = cookie;
-		/* A connecting socket's port, for its records that lack it. */
-		if ((flags & 0x12) == 0x02 && cookie)
-			bpf_map_update_elem(&local_ports, &cookie, &h->sport, BPF_ANY);
-	}
+	if (egress)
+		e->hdr.cookie = bpf_get_socket_cookie(skb);
 	e->ifindex = skb->ifindex;
 	e->dir = egress;
 	e->seq = bpf_ntohl(th->seq);

@@ -41,7 +41,7 @@ int BPF_PROG(tp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(tp_send_reset, const struct sock *sk, const struct sk_buff *skb)
 {
-	on_send_reset(sk, skb, 0);
+	on_send_reset(sk, skb, sk ? bpf_get_socket_cookie((void *)sk) : 0);
 	return 0;
 }
 

@@ -1,6 +1,10 @@
 package conn
 
-import "tcptracer/event"
+import (
+	"net/netip"
+
+	"tcptracer/event"
+)
 
 // Kernel TCP state numbers used here (see event.StateName).
 const (
@@ -181,7 +185,11 @@ func (t *Tracker) adoptPending(ev *event.Event, fam uint8, src, dst endpoint) *c
 	if ev.Type != event.TypeSegment || ev.Flags&(event.SYN|event.ACK) != event.SYN {
 		return nil
 	}
-	return t.pending[partialKey{family: fam, local: src.addr, remote: dst}]
+	if c := t.pending[partialKey{family: fam, local: src.addr, remote: dst}]; c != nil {
+		return c
+	}
+	// An IPv6 socket reports SYN_SENT before its source address is chosen.
+	return t.pending[partialKey{family: fam, local: netip.IPv6Unspecified(), remote: dst}]
 }
 
 // settle gives pending connection c its full tuple. If segments already

@@ -113,7 +113,6 @@ const (
 	tcptracerMapDrops               = "drops"
 	tcptracerMapEvents              = "events"
 	tcptracerMapHeldChildren        = "held_children"
-	tcptracerMapLocalPorts          = "local_ports"
 	tcptracerMapOwners              = "owners"
 	tcptracerMapTracked             = "tracked"
 	tcptracerProgFentryRcvState     = "fentry_rcv_state"
@@ -215,7 +214,6 @@ type tcptracerMapSpecs struct {
 	Drops        *ebpf.MapSpec `ebpf:"drops"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	HeldChildren *ebpf.MapSpec `ebpf:"held_children"`
-	LocalPorts   *ebpf.MapSpec `ebpf:"local_ports"`
 	Owners       *ebpf.MapSpec `ebpf:"owners"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 }
@@ -255,7 +253,6 @@ type tcptracerMaps struct {
 	Drops        *ebpf.Map `ebpf:"drops"`
 	Events       *ebpf.Map `ebpf:"events"`
 	HeldChildren *ebpf.Map `ebpf:"held_children"`
-	LocalPorts   *ebpf.Map `ebpf:"local_ports"`
 	Owners       *ebpf.Map `ebpf:"owners"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
 }
@@ -266,7 +263,6 @@ func (m *tcptracerMaps) Close() error {
 		m.Drops,
 		m.Events,
 		m.HeldChildren,
-		m.LocalPorts,
 		m.Owners,
 		m.Tracked,
 	)

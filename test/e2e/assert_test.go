@@ -8,7 +8,6 @@ import (
 
 	"tcptracer/event"
 	"tcptracer/internal/oracle"
-	"tcptracer/tracer"
 )
 
 // seg is a segment with its direction in the session.
