@@ -10,7 +10,7 @@
 # environment:
 #   VMTEST_CACHE=~/.cache/tcptracer-vmtest  downloaded and unpacked kernels, logs
 #   VMTEST_KERNELS=.ci/vmtest-kernels       pin file
-#   VMTEST_RUN='TestEcho|TestCleanup'      -test.run pattern
+#   VMTEST_RUN=.                           -test.run pattern (default: every e2e test)
 #   VMTEST_CELL_TIMEOUT=120                 seconds per cell
 #   VMTEST_MEM=1024 VMTEST_ACCEL=tcg        guest MiB; tcg or kvm
 #   VMTEST_JOBS=$(nproc)                    guests booted at once
@@ -32,7 +32,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 CACHE=${VMTEST_CACHE:-${HOME:-/root}/.cache/tcptracer-vmtest}
 PINS=${VMTEST_KERNELS:-$repo/.ci/vmtest-kernels}
-RUN=${VMTEST_RUN:-TestEcho|TestCleanup}
+RUN=${VMTEST_RUN:-.}
 CELL_TIMEOUT=${VMTEST_CELL_TIMEOUT:-120}
 MEM=${VMTEST_MEM:-1024}
 ACCEL=${VMTEST_ACCEL:-tcg}
