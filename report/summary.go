@@ -28,6 +28,9 @@ type summaryLine struct {
 	KernelRetrans   int              `json:"kernel_retransmissions"`
 	Disagreements   int              `json:"disagreements"`
 	Resets          int              `json:"resets"`
+	KernelRstSent   int              `json:"kernel_resets_sent"`
+	KernelRstRecv   int              `json:"kernel_resets_received"`
+	RstDisagree     int              `json:"reset_disagreements"`
 	Findings        map[string]int   `json:"findings"`
 	FinalStates     [2]string        `json:"final_states"`
 	Owners          [2]*ownerLine    `json:"owners"`
@@ -71,7 +74,8 @@ func newSummaryLine(s *timeline.Summary, ts uint64, fails []expect.Failure) summ
 		HandshakeNs: int64(s.HandshakeTime), DurationNs: int64(s.Duration),
 		ClientToServer: way(s.Sent[timeline.Client]), ServerToClient: way(s.Sent[timeline.Server]),
 		Retransmissions: s.Retransmissions, KernelKnown: s.KernelKnown, KernelRetrans: s.KernelRetransmissions,
-		Disagreements: s.Disagreements, Resets: s.Resets, Findings: s.Findings, FinalStates: s.FinalState,
+		Disagreements: s.Disagreements, Resets: s.Resets, KernelRstSent: s.KernelResetsSent, KernelRstRecv: s.KernelResetsReceived,
+		RstDisagree: s.ResetDisagreements, Findings: s.Findings, FinalStates: s.FinalState,
 		WindowScale: s.WindowScaleKnown, RelDerived: s.RelativeDerived, Lossy: s.Lossy,
 		Violations: []violationBrief{}, Failures: []failureLine{},
 	}

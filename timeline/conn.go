@@ -152,7 +152,8 @@ type Conn struct {
 	finEnd    [2]uint32
 	finAcked  [2]bool
 	rst       bool
-	resets    int
+	rstSent   [2]int // kernel reset-sent events, by the side that sent
+	rstRecv   int    // kernel reset-received events
 	closer    Side
 	closerSet bool
 	lastRcv   [2]int // position of the segment a rcv_state event identified, -1 none

@@ -102,15 +102,23 @@ func (c *Conn) kernelBase(side Side, ev *event.Event) {
 	}
 }
 
-// reset counts the kernel's reset events; a received one closes like a RST.
+// reset counts the kernel's reset events, to set beside the RST segments
+// on the wire; a received one closes like a RST.
 func (c *Conn) reset(ev *event.Event) {
-	c.resets++
-	if side, ok := c.sideOf(ev.Saddr, ev.Sport); ok {
-		c.owner(side, ev)
-		if ev.Reason == event.ResetReceived {
-			c.rst = true
-			c.closedBy(side.peer())
-		}
+	side, ok := c.sideOf(ev.Saddr, ev.Sport)
+	if ev.Reason == event.ResetReceived {
+		c.rstRecv++
+	}
+	if !ok {
+		return
+	}
+	c.owner(side, ev)
+	switch ev.Reason {
+	case event.ResetSent:
+		c.rstSent[side]++
+	case event.ResetReceived:
+		c.rst = true
+		c.closedBy(side.peer())
 	}
 }
 

@@ -50,16 +50,22 @@ type Summary struct {
 	KernelRetransmissions int
 	// Disagreements counts segments where the heuristic and the kernel
 	// differ, plus kernel retransmit events no segment matched.
-	Disagreements    int
-	Findings         map[string]int // by analysis.Kind name
-	FinalState       [2]string      // kernel state names; UNKNOWN when no state event was seen
-	Owners           [2]Owner
-	Resets           int  // RST segments plus kernel reset events
-	WindowScaleKnown bool // false: the SYN was missed, windows are raw
-	RelativeDerived  bool // some relative numbers come from a derived base
-	Lossy            bool // the tracer lost events during the connection
-	ConnectRet       int32
-	TruncatedSegs    int
+	Disagreements int
+	Findings      map[string]int // by analysis.Kind name
+	FinalState    [2]string      // kernel state names; UNKNOWN when no state event was seen
+	Owners        [2]Owner
+	Resets        int // RST segments on the wire
+	// The kernel's view of resets (tcp_send_reset, tcp_receive_reset), and
+	// how many RST segments a local socket sent that the kernel did not
+	// report or the other way round (sides with no local socket: not known).
+	KernelResetsSent     int
+	KernelResetsReceived int
+	ResetDisagreements   int
+	WindowScaleKnown     bool // false: the SYN was missed, windows are raw
+	RelativeDerived      bool // some relative numbers come from a derived base
+	Lossy                bool // the tracer lost events during the connection
+	ConnectRet           int32
+	TruncatedSegs        int
 	// Violations are the TCP rules broken, each at its segment.
 	Violations []analysis.Violation
 	// Verdict is "ok", or the violated rules each with its segment.
@@ -74,7 +80,7 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 	s := &Summary{Conn: c.ID, Client: c.Client, Server: c.Server, RolesGuessed: c.RolesGuessed,
 		Opened: c.opened, End: c.end, Duration: time.Duration(c.LastTS - c.FirstTS),
 		KernelKnown: kernelKnown, Findings: map[string]int{}, Owners: c.Owners,
-		Resets: c.resets, Lossy: c.an.Lossy, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
+		KernelResetsReceived: c.rstRecv, Lossy: c.an.Lossy, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
 	if c.closerSet {
 		s.ActiveCloser = c.closer.String()
 	}
@@ -92,8 +98,32 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 	if kernelKnown {
 		s.Disagreements += len(c.pending) + c.lostRetx
 	}
+	c.resetTally(s)
 	s.Verdict = verdict(s.Violations)
 	return s
+}
+
+// resetTally sets the kernel's resets beside the RST segments each side
+// sent. A side counts when the kernel knows it: it has a local socket, or
+// reported a reset sent from it.
+func (c *Conn) resetTally(s *Summary) {
+	var wire [2]int
+	for i := range c.Segments {
+		if seg := &c.Segments[i]; seg.Flags&event.RST != 0 {
+			wire[seg.From]++
+		}
+	}
+	for side := Client; side <= Server; side++ {
+		s.KernelResetsSent += c.rstSent[side]
+		if c.sock[side] == 0 && c.rstSent[side] == 0 {
+			continue
+		}
+		d := wire[side] - c.rstSent[side]
+		if d < 0 {
+			d = -d
+		}
+		s.ResetDisagreements += d
+	}
 }
 
 // count adds one segment's findings, retransmissions and violations.

@@ -219,3 +219,35 @@ func TestOnEndCallback(t *testing.T) {
 		t.Errorf("OnEnd saw %v", got)
 	}
 }
+
+// The kernel's reset events are set beside the RST segments each local
+// socket sent, and the difference is counted.
+func TestResetTally(t *testing.T) {
+	for _, c := range []struct {
+		name                  string
+		build                 func(b *tt.Builder)
+		wire, sent, recv, dis int
+	}{
+		{"agree", func(b *tt.Builder) {
+			b.Reset(C, "sent").State(C, "ESTABLISHED", "CLOSE").Seg(C, "RA", 1, 1, 0).Reset(S, "received").State(S, "ESTABLISHED", "CLOSE")
+		}, 1, 1, 1, 0},
+		{"rst not reported by the kernel", func(b *tt.Builder) {
+			b.State(C, "ESTABLISHED", "CLOSE").Seg(C, "RA", 1, 1, 0).State(S, "ESTABLISHED", "CLOSE")
+		}, 1, 0, 0, 1},
+		{"reported but not on the wire", func(b *tt.Builder) {
+			b.Reset(C, "sent").State(C, "ESTABLISHED", "CLOSE").Reset(S, "received").State(S, "ESTABLISHED", "CLOSE")
+		}, 0, 1, 1, 1},
+	} {
+		b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake()
+		c.build(b)
+		ended := feed(timeline.New(timeline.Options{}), b)
+		if len(ended) != 1 {
+			t.Fatalf("%s: %d ended", c.name, len(ended))
+		}
+		s := ended[0].Summary
+		if s.Resets != c.wire || s.KernelResetsSent != c.sent || s.KernelResetsReceived != c.recv || s.ResetDisagreements != c.dis {
+			t.Errorf("%s: wire %d sent %d received %d disagreements %d; want %d %d %d %d", c.name,
+				s.Resets, s.KernelResetsSent, s.KernelResetsReceived, s.ResetDisagreements, c.wire, c.sent, c.recv, c.dis)
+		}
+	}
+}

@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-const btfPath = "/sys/kernel/btf/vmlinux"
+// btfPath is a variable so tests can point it elsewhere.
+var btfPath = "/sys/kernel/btf/vmlinux"
 
 // Capabilities from linux/capability.h.
 const (

@@ -231,3 +231,32 @@ func TestCommandErrors(t *testing.T) {
 	}
 	requireClean(t, "after the failed commands")
 }
+
+// Without root the command says which capabilities are missing, exits 1
+// and attaches nothing.
+func TestNotRoot(t *testing.T) {
+	requireRoot(t)
+	dir, err := os.MkdirTemp("", "tcptracer-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := dir + "/tcptracer"
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	cmd := exec.Command(bin, "--iface", "lo")
+	cmd.Env = append(os.Environ(), roleEnv+"=cli")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "CAP_BPF") {
+		t.Errorf("as uid 65534: %v, output %q; want exit 1 naming CAP_BPF", err, out)
+	}
+	requireClean(t, "after the unprivileged attempt")
+}

@@ -153,6 +153,17 @@ func (b *Builder) Retransmit(from int, seq, n uint32) *Builder {
 	return b
 }
 
+// Reset is a kernel reset event of side's socket: "sent" or "received".
+func (b *Builder) Reset(side int, reason string) *Builder {
+	ev := b.base(event.TypeReset, side)
+	ev.Reason = event.ResetSent
+	if reason == "received" {
+		ev.Reason = event.ResetReceived
+	}
+	b.Events = append(b.Events, ev)
+	return b
+}
+
 // Handshake is the three-way handshake with its state changes.
 func (b *Builder) Handshake() *Builder {
 	return b.State(Client, "CLOSE", "SYN_SENT").
