@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync/atomic"
 
 	"tcptracer/conn"
@@ -94,7 +95,7 @@ func runTrace(ctx context.Context, args []string, env Env) error {
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	return trace(ctx, f.opts, newPipeline(env.Stdout, ro))
+	return trace(ctx, f.opts, newPipeline(env.Stdout, ro), env.Stderr)
 }
 
 func reportOptions(format string, stdout io.Writer) (report.Options, error) {
@@ -117,12 +118,30 @@ func isTerminal(w io.Writer) bool {
 }
 
 // trace attaches, streams until ctx ends, and always detaches.
-func trace(ctx context.Context, o tracer.Options, p *pipeline) error {
+func trace(ctx context.Context, o tracer.Options, p *pipeline, stderr io.Writer) error {
 	t, err := tracer.New(o)
 	if err != nil {
 		return err
 	}
+	if isTerminal(stderr) {
+		fmt.Fprintf(stderr, "tcptracer: %s; Ctrl-C to stop\n", describe(t, o))
+	}
 	return finishTrace(t, t.Run(ctx, p), p)
+}
+
+// describe says in one line what is being traced, for a person watching.
+func describe(t *tracer.Tracer, o tracer.Options) string {
+	port := "every port"
+	if o.Port != 0 {
+		port = fmt.Sprintf("port %d", o.Port)
+	}
+	var modes []string
+	for _, h := range t.Hooks() {
+		if h.Name == "tcp_v4_connect" || h.Name == "tc" {
+			modes = append(modes, h.Name+"="+h.Mode)
+		}
+	}
+	return fmt.Sprintf("tracing %s on %s (%s)", port, strings.Join(t.Ifaces(), ","), strings.Join(modes, ", "))
 }
 
 // finishTrace detaches, then reports what is still open.
