@@ -140,29 +140,30 @@ type Conn struct {
 	// Summary is set when the connection ends.
 	Summary *Summary
 
-	an        *analysis.Conn
-	opened    bool // the SYN or connect was seen
-	sock      [2]uint8
-	sockKnown [2]bool
-	synSeen   bool
-	synIdx    int // position of the last SYN in Segments, -1 none
-	synackIdx int
-	ackTS     uint64 // the final handshake ACK
-	fin       [2]bool
-	finEnd    [2]uint32
-	finAcked  [2]bool
-	rst       bool
-	rstSent   [2]int // kernel reset-sent events, by the side that sent
-	rstRecv   int    // kernel reset-received events
-	closer    Side
-	closerSet bool
-	lastRcv   [2]int // position of the segment a rcv_state event identified, -1 none
-	pending   []kernelRetx
-	lostRetx  int     // kernel retransmit events dropped unmatched from pending
-	overflow  Segment // the record for segments beyond MaxSegments
-	end       string
-	segCap    int
-	elem      *lruElem
+	an           *analysis.Conn
+	opened       bool // the SYN or connect was seen
+	sock         [2]uint8
+	sockKnown    [2]bool
+	synSeen      bool
+	synIdx       int // position of the last SYN in Segments, -1 none
+	synackIdx    int
+	ackTS        uint64 // the final handshake ACK
+	fin          [2]bool
+	finEnd       [2]uint32
+	finAcked     [2]bool
+	rst          bool
+	rstSent      [2]int // kernel reset-sent events, by the side that sent
+	rstRecv      int    // kernel reset-received events
+	rstWaitUntil uint64 // event time until which an ended-by-reset conn waits for rstSent
+	closer       Side
+	closerSet    bool
+	lastRcv      [2]int // position of the segment a rcv_state event identified, -1 none
+	pending      []kernelRetx
+	lostRetx     int     // kernel retransmit events dropped unmatched from pending
+	overflow     Segment // the record for segments beyond MaxSegments
+	end          string
+	segCap       int
+	elem         *lruElem
 }
 
 func newConn(id uint64) *Conn {

@@ -172,18 +172,45 @@ func receiveCaused(old, new uint8) (needRST, ok bool) {
 	return false, false
 }
 
+// allClosed: every socket whose state is known is closed.
+func (c *Conn) allClosed() bool {
+	for s := Client; s <= Server; s++ {
+		if c.sockKnown[s] && !closedState(c.sock[s]) {
+			return false
+		}
+	}
+	return true
+}
+
+// resetsPending says whether a local socket sent more RST segments than the
+// kernel has reported sending so far.
+func (c *Conn) resetsPending() bool {
+	var wire [2]int
+	for i := range c.Segments {
+		if seg := &c.Segments[i]; seg.Flags&event.RST != 0 {
+			wire[seg.From]++
+		}
+	}
+	for s := Client; s <= Server; s++ {
+		if c.sockKnown[s] && wire[s] > c.rstSent[s] {
+			return true
+		}
+	}
+	return false
+}
+
 func closedState(s uint8) bool { return s == stClose || s == stTimeWait }
 
 // finished says why the connection is over, or "" if it is not: a RST or
 // both FINs acknowledged, once every socket whose state is known is closed;
 // or a connect that failed.
 func (c *Conn) finished() string {
-	for s := Client; s <= Server; s++ {
-		if c.sockKnown[s] && !closedState(c.sock[s]) {
-			return ""
-		}
+	if !c.allClosed() {
+		return ""
 	}
 	switch {
+	case c.rst && c.resetsPending():
+		return "" // the kernel's report of the RST is still to come; see Feed
 	case c.rst:
 		return "reset"
 	case c.finAcked[Client] && c.finAcked[Server]:

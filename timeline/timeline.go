@@ -79,7 +79,14 @@ type Timeline struct {
 	lossy  bool
 	now    uint64
 	res    Result
+	// Connections reset but not yet ended: a socket's RST went out before
+	// the kernel reported sending it (an abortive close closes first).
+	resetWait []*Conn
 }
+
+// resetGrace bounds, in event time, the wait for the kernel's report of a
+// reset whose RST segment was already seen.
+const resetGrace = 50 * time.Millisecond
 
 // New returns an empty timeline.
 func New(opts Options) *Timeline {
@@ -119,10 +126,29 @@ func (t *Timeline) Feed(ev *event.Event) Result {
 	}
 	c.LastTS = max(c.LastTS, ev.TS)
 	t.dispatch(c, ev)
-	if reason := c.finished(); reason != "" {
+	switch reason := c.finished(); {
+	case reason != "":
 		t.finish(c, reason)
+	case c.rstWaitUntil == 0 && c.rst && c.resetsPending() && c.allClosed():
+		c.rstWaitUntil = ev.TS + uint64(resetGrace)
+		t.resetWait = append(t.resetWait, c)
 	}
 	return t.res
+}
+
+// endResetWaits ends the reset connections whose grace has passed.
+func (t *Timeline) endResetWaits() {
+	keep := t.resetWait[:0]
+	for _, c := range t.resetWait {
+		switch {
+		case t.conns[c.ID] != c: // ended meanwhile
+		case t.now > c.rstWaitUntil:
+			t.finish(c, "reset")
+		default:
+			keep = append(keep, c)
+		}
+	}
+	t.resetWait = keep
 }
 
 func (t *Timeline) dispatch(c *Conn, ev *event.Event) {
@@ -197,8 +223,12 @@ func (t *Timeline) conn(ev *event.Event) *Conn {
 	return c
 }
 
-// expire ends connections idle for longer than IdleTimeout.
+// expire ends connections idle for longer than IdleTimeout, and reset
+// ones that waited long enough for the kernel's report.
 func (t *Timeline) expire() {
+	if len(t.resetWait) > 0 {
+		t.endResetWaits()
+	}
 	idle := uint64(t.opts.IdleTimeout)
 	for c := t.lru.oldest(); c != nil && c.LastTS+idle < t.now; c = t.lru.oldest() {
 		t.finish(c, "idle")

@@ -142,7 +142,7 @@ func TestKernelDerivedBase(t *testing.T) {
 
 func TestResetEnds(t *testing.T) {
 	b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().
-		State(C, "ESTABLISHED", "CLOSE").Seg(C, "RA", 1, 1, 0).State(S, "ESTABLISHED", "CLOSE")
+		State(C, "ESTABLISHED", "CLOSE").Seg(C, "RA", 1, 1, 0).State(S, "ESTABLISHED", "CLOSE").Reset(C, "sent")
 	tl := timeline.New(timeline.Options{})
 	ended := feed(tl, b)
 	if len(ended) != 1 {
@@ -231,6 +231,9 @@ func TestResetTally(t *testing.T) {
 		{"agree", func(b *tt.Builder) {
 			b.Reset(C, "sent").State(C, "ESTABLISHED", "CLOSE").Seg(C, "RA", 1, 1, 0).Reset(S, "received").State(S, "ESTABLISHED", "CLOSE")
 		}, 1, 1, 1, 0},
+		{"reported after both closed (abortive close)", func(b *tt.Builder) {
+			b.State(C, "ESTABLISHED", "CLOSE").Seg(C, "RA", 1, 1, 0).Reset(S, "received").State(S, "ESTABLISHED", "CLOSE").Reset(C, "sent")
+		}, 1, 1, 1, 0},
 		{"rst not reported by the kernel", func(b *tt.Builder) {
 			b.State(C, "ESTABLISHED", "CLOSE").Seg(C, "RA", 1, 1, 0).State(S, "ESTABLISHED", "CLOSE")
 		}, 1, 0, 0, 1},
@@ -240,6 +243,11 @@ func TestResetTally(t *testing.T) {
 	} {
 		b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake()
 		c.build(b)
+		// A later event of another connection: a reset connection waits a
+		// little for the kernel's report of its RST.
+		other := tt.New("127.0.0.1:40001", "127.0.0.1:20000")
+		other.Conn, other.TS = 2, b.TS+uint64(time.Second)
+		b.Events = append(b.Events, other.Seg(tt.Client, "S", 0, 0, 0).Events...)
 		ended := feed(timeline.New(timeline.Options{}), b)
 		if len(ended) != 1 {
 			t.Fatalf("%s: %d ended", c.name, len(ended))

@@ -93,11 +93,6 @@ func TestFilterPID(t *testing.T) {
 	})
 	r.stop(t)
 	evs := r.col.snapshot()
-	if testing.Verbose() {
-		for _, ev := range evs {
-			t.Logf("%s conn=%d %s:%d>%s:%d flags=%x tgid=%d src=%s", ev.Type, ev.Conn, ev.Saddr, ev.Sport, ev.Daddr, ev.Dport, ev.Flags, ev.TGID, ev.PIDSrc)
-		}
-	}
 	c := findConn(t, evs)
 	segs := connSegments(evs, c)
 	checkHandshake(t, segs)
