@@ -11,11 +11,11 @@ TESTFLAGS ?= -count=1 -p 1
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/tcptracer
+	@$(GO) build -o $(BIN) ./cmd/tcptracer
 
 # The README's first command: trace the echo session on 127.0.0.1:20000.
 demo: build
-	./$(BIN) demo
+	@./$(BIN) demo
 
 # The README's second command: unit tests and the privileged end-to-end tests.
 test: deps
