@@ -5,23 +5,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
+	"tcptracer/internal/privtest"
 	"testing"
 	"time"
 
 	"tcptracer/internal/netns"
 )
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("privileged test: run as root (CI is set, so this is a failure, not a skip)")
-	}
-	t.Skip("privileged test: run as root")
-}
+func requireRoot(t *testing.T) { t.Helper(); privtest.RequireRoot(t) }
 
 // The program marshals, and native16 yields what a load of the
 // network-order bytes reads on this machine.

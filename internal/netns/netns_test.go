@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"tcptracer/internal/privtest"
 	"testing"
 	"time"
 
@@ -20,18 +21,7 @@ import (
 	"tcptracer/internal/echo"
 )
 
-// requireRoot skips unprivileged runs, except under CI where a missing
-// privilege means the privileged tier silently did not run.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("privileged test: must run as root when CI is set")
-	}
-	t.Skip("privileged test: needs root")
-}
+func requireRoot(t *testing.T) { t.Helper(); privtest.RequireRoot(t) }
 
 func newPair(t *testing.T) *Pair {
 	t.Helper()

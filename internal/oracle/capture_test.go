@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
+	"tcptracer/internal/privtest"
 	"testing"
 	"time"
 
@@ -16,24 +15,7 @@ import (
 	"tcptracer/internal/netns"
 )
 
-// requirePrivileged skips when the capture tier cannot run, except under
-// CI, where that would hide a tier that was expected to run.
-func requirePrivileged(t *testing.T) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root"
-	} else if _, err := exec.LookPath("tcpdump"); err != nil {
-		why = "needs tcpdump"
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("privileged capture test %s (CI is set)", why)
-	}
-	t.Skipf("privileged capture test %s", why)
-}
+func requirePrivileged(t *testing.T) { t.Helper(); privtest.RequireRoot(t, "tcpdump") }
 
 // serveEcho runs an echo server on ln until the test ends.
 func serveEcho(t *testing.T, ln net.Listener) {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"tcptracer/internal/privtest"
 	"testing"
 	"time"
 
@@ -22,17 +23,8 @@ const (
 	waitTimeout = 20 * time.Second // generous: guests run under emulation
 )
 
-// requireRoot fails under CI and skips elsewhere when not root.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("privileged test: run as root (CI is set, so this is a failure, not a skip)")
-	}
-	t.Skip("privileged test: run as root")
-}
+// requireRoot: privileged tests fail under CI and skip elsewhere when not root.
+func requireRoot(t *testing.T) { t.Helper(); privtest.RequireRoot(t) }
 
 func envMode(name string) string {
 	if v := os.Getenv(name); v != "" {
