@@ -21,6 +21,19 @@ static __always_inline void record_owner(const struct sock *sk)
 	bpf_map_update_elem(&owners, &key, &p, BPF_NOEXIST);
 }
 
+/* A send or receive: record its task as the owner of a traced socket that
+ * has none yet. */
+static __always_inline void owner_from_io(const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	__u16 sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+
+	if (!port_ok(sport, dport) || bpf_map_lookup_elem(&owners, &key) || !is_tcp(sk))
+		return;
+	record_owner(sk);
+}
+
 /* connect() entry: the owner is the caller; with a pid filter the remote
  * endpoint is registered so the classifier takes the SYN. */
 static __always_inline void on_connect_enter(const struct sock *sk, const struct sockaddr *uaddr)

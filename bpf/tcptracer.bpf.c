@@ -171,20 +171,20 @@ int BPF_KRETPROBE(kretprobe_accept, struct sock *newsk)
  * the state changes (see connect_from_state), and tcp_rcv_state_process has
  * no tracepoint equivalent, so the state records carry the kernel's view. */
 
-/* Owner of accepted sockets: the first send or receive in process context. */
+/* Owner of accepted sockets: the first send or receive in process context.
+ * These fire on every send and receive of every socket, so they filter by
+ * port first and do nothing once the owner is known. */
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tp_recv_length, struct sock *sk)
 {
-	if (is_tcp(sk))
-		record_owner(sk);
+	owner_from_io(sk);
 	return 0;
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(tp_send_length, struct sock *sk)
 {
-	if (is_tcp(sk))
-		record_owner(sk);
+	owner_from_io(sk);
 	return 0;
 }
