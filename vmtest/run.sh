@@ -207,7 +207,9 @@ common_cpio() {
 
 # Uncompressed: gzip -1 saves qemu about as much time loading a 20 MB initrd
 # (~0.2 s) as it costs to compress it, and the guest boots no faster.
-to_cpio() { (cd "$1" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) >"$2"; }
+# The archive's "." becomes the guest's /: mktemp made it 0700, which would
+# shut every user but root out of the whole file system.
+to_cpio() { chmod 755 "$1" && (cd "$1" && find . | /bin/busybox cpio -o -H newc 2>/dev/null) >"$2"; }
 
 # module_file KDIR RELEASE NAME: the module's file in the package, if any.
 # Module names use "_" where some file names have "-".
