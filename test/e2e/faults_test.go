@@ -39,15 +39,7 @@ import (
 // retransmission breaks no TCP rule, so the verdict stays ok.
 func TestFaultDroppedSegment(t *testing.T) {
 	b := newFaultBed(t)
-	// A tail loss probe resends through __tcp_retransmit_skb, which
-	// tcp:tcp_retransmit_skb does not report on every kernel (a kernel
-	// limit the summary shows as a disagreement). With probes off in the
-	// client's namespace the resend is the RTO's, which it does report.
-	if err := netns.Do(b.pair.A, func() error {
-		return os.WriteFile("/proc/sys/net/ipv4/tcp_early_retrans", []byte("0"), 0)
-	}); err != nil {
-		t.Fatalf("turn off tail loss probes in the client namespace: %v", err)
-	}
+	noTailLossProbes(t, b)
 	d, err := fault.Drop(fault.Spec{Netns: b.pair.B, Iface: b.pair.IfB, Port: echoPort})
 	if err != nil {
 		t.Fatalf("attach the dropper: %v", err)
@@ -83,6 +75,19 @@ func TestFaultDroppedSegment(t *testing.T) {
 		checkOracle(t, s.wire, segs)
 	}
 	t.Logf("dropper (%s) dropped seq %d; resent after %v", d.Mode(), dropped, time.Duration(copies[1].ev.TS-copies[0].ev.TS))
+}
+
+// noTailLossProbes turns tail loss probes off in the client's namespace.
+// A probe resends through __tcp_retransmit_skb, which tcp:tcp_retransmit_skb
+// does not report on every kernel (a kernel limit the summary shows as a
+// disagreement); without probes every resend is one the kernel reports.
+func noTailLossProbes(t *testing.T, b *faultBed) {
+	t.Helper()
+	if err := netns.Do(b.pair.A, func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/tcp_early_retrans", []byte("0"), 0)
+	}); err != nil {
+		t.Fatalf("turn off tail loss probes in the client namespace: %v", err)
+	}
 }
 
 // abCopies returns the two copies of AB the client sent, both at the
@@ -160,6 +165,7 @@ const probeWait = 3 * time.Second
 // kernel's retransmit tracepoint does not fire for it.
 func TestFaultZeroWindow(t *testing.T) {
 	b := newFaultBed(t)
+	noTailLossProbes(t, b)
 	b.startTracer(t)
 	ln := b.listen(t)
 	accepted := acceptOne(ln)
@@ -199,9 +205,9 @@ func TestFaultZeroWindow(t *testing.T) {
 	tl := analyse(t, evs, c)
 	checkZeroWindow(t, tl)
 	checkVerdictOK(t, tl)
-	// A closing window delays the server's ACKs past the tail loss probe's
-	// timeout now and then, so a retransmission may occur; the heuristic
-	// and the kernel must then agree on it.
+	// A closing window delays the server's ACKs now and then long enough
+	// for a retransmission (tail loss probes are off, see above); the
+	// heuristic and the kernel must then agree on it.
 	if sum := tl.Summary; sum.Sent[timeline.Client].Bytes != zeroWindowBytes || sum.Disagreements != 0 {
 		t.Errorf("summary: client bytes %d, heuristic/kernel disagreements %d; want %d and 0",
 			sum.Sent[timeline.Client].Bytes, sum.Disagreements, zeroWindowBytes)
