@@ -180,9 +180,12 @@ func newISN(s *side, isn uint32, pastHandshake bool) bool {
 }
 
 // adoptPending returns the connecting socket first seen without a local
-// port, when ev is the SYN it sends.
+// port, when ev is the SYN it sends or its connect record.
 func (t *Tracker) adoptPending(ev *event.Event, fam uint8, src, dst endpoint) *connection {
-	if ev.Type != event.TypeSegment || ev.Flags&(event.SYN|event.ACK) != event.SYN {
+	syn := ev.Type == event.TypeSegment && ev.Flags&(event.SYN|event.ACK) == event.SYN
+	// kprobe mode's connect record has no cookie and may come before the
+	// SYN's; it names the connecting socket as surely as the SYN does.
+	if !syn && ev.Type != event.TypeConnect {
 		return nil
 	}
 	if c := t.pending[partialKey{family: fam, local: src.addr, remote: dst}]; c != nil {

@@ -328,6 +328,20 @@ func TestAnnotate(t *testing.T) {
 			"7 c0 state",
 		},
 	}, {
+		name: "cookie: a connect record without cookie before the SYN adopts the pending socket",
+		events: [][]event.Event{
+			one(owned(stateEv(noPort, srv, 77, 7, 2), 42, "client", event.PIDOwner)),
+			connectEv(cli, srv, 0, 1000, 42, "client"),
+			egress(cli, srv, 1000, 0, syn, 0),
+			one(stateEv(cli, srv, 77, 2, 1)),
+		},
+		want: []string{
+			"1 c1 state",
+			"2 c1 connect",
+			"3 c1 segment seq=0 ack=- if2 pid=42/client",
+			"4 c1 state",
+		},
+	}, {
 		name: "cookie: pending socket not adopted by its SYN merges into the SYN's connection",
 		events: [][]event.Event{
 			one(owned(stateEv(netip.MustParseAddrPort("0.0.0.0:0"), srv, 9, 7, 2), 42, "client", event.PIDOwner)),
