@@ -144,7 +144,6 @@ type Conn struct {
 	opened       bool // the SYN or connect was seen
 	sock         [2]uint8
 	sockKnown    [2]bool
-	synSeen      bool
 	synIdx       int // position of the last SYN in Segments, -1 none
 	synackIdx    int
 	ackTS        uint64 // the final handshake ACK

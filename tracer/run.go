@@ -120,9 +120,6 @@ func (t *Tracer) reportDrops(ev *event.Event, h Handler) error {
 	return h.HandleEvent(ev)
 }
 
-// Dropped is the number of records lost so far.
-func (t *Tracer) Dropped() uint64 { return t.lost }
-
 func (t *Tracer) ifaceName(idx uint32) string {
 	if n, ok := t.ifname[idx]; ok {
 		return n

@@ -116,7 +116,6 @@ type session struct {
 }
 
 type sessionSetup struct {
-	iface       string
 	listen      func() (net.Listener, error)
 	serverAddr  string
 	clientNetns string
