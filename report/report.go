@@ -44,6 +44,7 @@ type Reporter struct {
 	conns    int
 	failures []expect.Failure
 	held     int
+	findings int
 }
 
 // New writes the report to w.
@@ -54,9 +55,12 @@ func New(w io.Writer, o Options) *Reporter {
 // Feed takes one annotated event (not kept after Feed returns).
 func (r *Reporter) Feed(ev *event.Event) error {
 	res := r.tl.Feed(ev)
-	if s := res.Segment; s != nil && r.opts.Format == JSON {
-		if err := r.segmentLines(ev.Conn, s); err != nil {
-			return err
+	if s := res.Segment; s != nil {
+		r.findings += len(s.Findings)
+		if r.opts.Format == JSON {
+			if err := r.segmentLines(ev.Conn, s); err != nil {
+				return err
+			}
 		}
 	}
 	r.held = r.tl.Len()
@@ -75,6 +79,9 @@ func (r *Reporter) Open() int { return r.held }
 
 // Conns is the number of connections reported so far.
 func (r *Reporter) Conns() int { return r.conns }
+
+// Findings is the number of findings on the segments fed so far.
+func (r *Reporter) Findings() int { return r.findings }
 
 // Failures lists every verdict or expectation that failed so far.
 func (r *Reporter) Failures() []expect.Failure { return r.failures }

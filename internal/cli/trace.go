@@ -25,15 +25,17 @@ type pipeline struct {
 	report  *report.Reporter
 	watch   func(ev *event.Event)
 	open    atomic.Int64 // connections not yet ended, for other goroutines
+	count   *counters    // for the live view and the exit tally
 }
 
 func newPipeline(stdout io.Writer, o report.Options) *pipeline {
-	p := &pipeline{tracker: conn.NewTracker(nil)}
+	p := &pipeline{tracker: conn.NewTracker(nil), count: newCounters()}
 	if o.Format == report.Text {
 		p.text = bufio.NewWriterSize(stdout, 64<<10)
 		p.report = report.New(p.text, o)
 	} else {
 		p.json = output.NewJSONWriter(stdout)
+		p.json.SetWallClock(wallClockOffset())
 		p.report = report.New(p.json.Lines(), o)
 	}
 	return p
@@ -53,6 +55,7 @@ func (p *pipeline) HandleEvent(ev *event.Event) error {
 		return err
 	}
 	p.open.Store(int64(p.report.Open()))
+	p.count.count(ev, p.report.Conns(), p.report.Open(), p.report.Findings())
 	return nil
 }
 
@@ -69,43 +72,50 @@ func (p *pipeline) finish() error {
 		return err
 	}
 	p.open.Store(0)
+	p.count.conns.Store(int64(p.report.Conns()))
+	p.count.open.Store(0)
 	return p.Flush()
 }
 
-func runTrace(ctx context.Context, args []string, env Env) error {
-	var f traceFlags
-	fs := newFlagSet("tcptracer")
-	f.register(fs)
-	format := fs.String("format", "json", "")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	if err := f.finish(); err != nil {
-		return err
-	}
-	ro, err := reportOptions(*format, env.Stdout)
+func runTrace(ctx context.Context, in *invocation, env Env) error {
+	o, err := traceOptions(in)
 	if err != nil {
 		return err
 	}
-	if f.duration > 0 {
+	ro, err := reportOptions(in, env.Stdout)
+	if err != nil {
+		return err
+	}
+	if d := in.dur("duration"); d > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	return trace(ctx, f.opts, newPipeline(env.Stdout, ro), env.Stderr)
+	p := newPipeline(env.Stdout, ro)
+	l := startLive(p.count, env.Stderr)
+	err = trace(ctx, o, p, env.Stderr)
+	l.finish()
+	return err
 }
 
-func reportOptions(format string, stdout io.Writer) (report.Options, error) {
-	switch format {
-	case "json":
+// reportOptions reads --format and --color (where the command takes it).
+func reportOptions(in *invocation, stdout io.Writer) (report.Options, error) {
+	if in.str("format") == "json" {
 		return report.Options{Format: report.JSON}, nil
-	case "text":
-		return report.Options{Format: report.Text, Color: isTerminal(stdout)}, nil
 	}
-	return report.Options{}, usagef("--format %q: want json or text", format)
+	return report.Options{Format: report.Text, Color: useColor(in.str("color"), stdout)}, nil
+}
+
+// useColor: always, never, or auto: stdout is a terminal and NO_COLOR
+// (https://no-color.org) is unset or empty.
+func useColor(when string, stdout io.Writer) bool {
+	switch when {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
 }
 
 func isTerminal(w io.Writer) bool {
