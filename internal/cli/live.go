@@ -53,7 +53,8 @@ type live struct {
 	terminal bool
 	stop     chan struct{}
 	done     sync.WaitGroup
-	shown    bool   // a status line is on the screen
+	mu       sync.Mutex // one writer at a time: the ticker, finish
+	shown    bool       // a status line is on the screen
 	lostSeen uint64 // lost records already reported
 	last     uint64 // events at the previous tick
 	begin    time.Time
@@ -71,13 +72,14 @@ func (l *live) loop() {
 	t := time.NewTicker(statusInterval)
 	defer t.Stop()
 	prev := time.Now()
+	started := l.c.startedCh
 	for {
 		select {
 		case <-l.stop:
 			return
-		case <-l.c.startedCh:
-			l.tick(time.Since(prev)) // the status line shows from the start
-			l.c.startedCh = nil
+		case <-started:
+			l.tick(0) // the status line shows from the start
+			started = nil
 		case now := <-t.C:
 			l.tick(now.Sub(prev))
 			prev = now
@@ -86,11 +88,15 @@ func (l *live) loop() {
 }
 
 func (l *live) tick(elapsed time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if !l.c.started.Load() {
 		return
 	}
-	events := l.c.events.Load()
-	rate := float64(events-l.last) / elapsed.Seconds()
+	events, rate := l.c.events.Load(), 0.0
+	if elapsed > 0 {
+		rate = float64(events-l.last) / elapsed.Seconds()
+	}
 	l.last = events
 	lost := l.c.lost.Load()
 	if l.terminal {
@@ -115,6 +121,8 @@ func (l *live) status(rate float64, lost uint64) string {
 func (l *live) finish() {
 	close(l.stop)
 	l.done.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.shown {
 		fmt.Fprint(l.w, "\r\x1b[K")
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"tcptracer/conn"
 	"tcptracer/event"
 	"tcptracer/output"
@@ -118,13 +120,15 @@ func useColor(when string, stdout io.Writer) bool {
 	return isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
 }
 
+// isTerminal says whether w is a terminal: a file the tty ioctls answer
+// (a character device such as /dev/null is not one).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // trace attaches, streams until ctx ends, and always detaches.

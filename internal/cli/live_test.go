@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"tcptracer/event"
+)
+
+var (
+	statusRe = regexp.MustCompile(`\r\x1b\[K\d+s  \d+ events/s  \d+ open  \d+ connections  \d+ findings  \d+ lost`)
+	tallyRe  = regexp.MustCompile(`(?m)tcptracer: \d+ events?, \d+ segments?, \d+ connections?, \d+ records? lost in the kernel\r?$`)
+)
+
+// feed counts a start event, two segments and a lost report.
+func feed(c *counters) {
+	c.count(&event.Event{Type: event.TypeStart}, 0, 0, 0)
+	c.count(&event.Event{Type: event.TypeSegment}, 0, 1, 0)
+	c.count(&event.Event{Type: event.TypeSegment}, 0, 1, 1)
+	c.count(&event.Event{Type: event.TypeLost, Count: 7}, 0, 1, 1)
+}
+
+// On a terminal the status line is drawn (from the start event on) and
+// cleared at exit, then the tally is printed.
+func TestLiveOnTerminal(t *testing.T) {
+	master, slave := openPTY(t)
+	screen := readPTY(master)
+	c := newCounters()
+	l := startLive(c, slave)
+	c.count(&event.Event{Type: event.TypeStart}, 0, 0, 0)
+	if out := screen.waitFor("events/s"); !statusRe.MatchString(out) {
+		t.Fatalf("no status line on the terminal: %q", out)
+	}
+	feed(c)
+	l.finish()
+	out := screen.waitFor("lost in the kernel")
+	if !tallyRe.MatchString(out) || !strings.Contains(out, "5 events, 2 segments, 1 connection, 7 records lost") {
+		t.Errorf("no tally after the status line: %q", out)
+	}
+}
+
+// Elsewhere there is no status line, only the tally.
+func TestLiveNotOnTerminal(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCounters()
+	l := startLive(c, f)
+	feed(c)
+	l.tick(1e9) // what the ticker does each second
+	l.finish()
+	f.Close()
+	b, _ := os.ReadFile(f.Name())
+	out := string(b)
+	if strings.Contains(out, "events/s") || strings.Contains(out, "\x1b") {
+		t.Errorf("status line where stderr is not a terminal: %q", out)
+	}
+	if !tallyRe.MatchString(out) {
+		t.Errorf("no tally: %q", out)
+	}
+	if !strings.Contains(out, "7 records lost in the kernel so far") {
+		t.Errorf("lost records not reported on stderr: %q", out)
+	}
+}
+
+// A run that never started (it failed first) prints no tally.
+func TestLiveNoTallyWithoutStart(t *testing.T) {
+	var b strings.Builder
+	l := startLive(newCounters(), &b)
+	l.finish()
+	if b.Len() != 0 {
+		t.Errorf("output %q from a run that never started", b.String())
+	}
+}
