@@ -11,9 +11,9 @@ import (
 // `make docs` writes them; TestDocsCommitted fails when they drift.
 func Docs() map[string]string {
 	return map[string]string{
-		"tcptracer.1":                 ManPage(),
-		"completion/tcptracer.bash":   BashCompletion(),
-		"completion/_tcptracer":       ZshCompletion(),
+		"tcptracer.1":               ManPage(),
+		"completion/tcptracer.bash": BashCompletion(),
+		"completion/_tcptracer":     ZshCompletion(),
 	}
 }
 

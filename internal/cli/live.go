@@ -55,8 +55,8 @@ type live struct {
 	done     sync.WaitGroup
 	mu       sync.Mutex // one writer at a time: the ticker, finish
 	shown    bool       // a status line is on the screen
-	lostSeen uint64 // lost records already reported
-	last     uint64 // events at the previous tick
+	lostSeen uint64     // lost records already reported
+	last     uint64     // events at the previous tick
 	begin    time.Time
 }
 
