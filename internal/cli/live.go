@@ -112,8 +112,9 @@ func (l *live) tick(elapsed time.Duration) {
 
 // status is the one-line view: "12s  2310 events/s  3 open  41 connections  0 findings  0 lost".
 func (l *live) status(rate float64, lost uint64) string {
-	return fmt.Sprintf("%s  %.0f events/s  %d open  %d connections  %d findings  %d lost",
-		time.Since(l.begin).Round(time.Second), rate, l.c.open.Load(), l.c.conns.Load(), l.c.findings.Load(), lost)
+	return fmt.Sprintf("%s  %.0f events/s  %d open  %s  %s  %d lost",
+		time.Since(l.begin).Round(time.Second), rate, l.c.open.Load(), plural(uint64(l.c.conns.Load()), "connection"),
+		plural(uint64(l.c.findings.Load()), "finding"), lost)
 }
 
 // finish stops the status line, clears it and prints the tally, as

@@ -11,7 +11,7 @@ import (
 )
 
 var (
-	statusRe = regexp.MustCompile(`\r\x1b\[K\d+s  \d+ events/s  \d+ open  \d+ connections  \d+ findings  \d+ lost`)
+	statusRe = regexp.MustCompile(`\r\x1b\[K\d+s  \d+ events/s  \d+ open  \d+ connections?  \d+ findings?  \d+ lost`)
 	tallyRe  = regexp.MustCompile(`(?m)tcptracer: \d+ events?, \d+ segments?, \d+ connections?, \d+ records? lost in the kernel\r?$`)
 )
 
