@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"tcptracer/event"
+	"tcptracer/internal/ptytest"
 )
 
 var (
@@ -26,17 +27,17 @@ func feed(c *counters) {
 // On a terminal the status line is drawn (from the start event on) and
 // cleared at exit, then the tally is printed.
 func TestLiveOnTerminal(t *testing.T) {
-	master, slave := openPTY(t)
-	screen := readPTY(master)
+	master, slave := ptytest.Open(t)
+	screen := ptytest.Read(master)
 	c := newCounters()
 	l := startLive(c, slave)
 	c.count(&event.Event{Type: event.TypeStart}, 0, 0, 0)
-	if out := screen.waitFor("events/s"); !statusRe.MatchString(out) {
+	if out := screen.WaitFor("events/s"); !statusRe.MatchString(out) {
 		t.Fatalf("no status line on the terminal: %q", out)
 	}
 	feed(c)
 	l.finish()
-	out := screen.waitFor("lost in the kernel")
+	out := screen.WaitFor("lost in the kernel")
 	if !tallyRe.MatchString(out) || !strings.Contains(out, "5 events, 2 segments, 1 connection, 7 records lost") {
 		t.Errorf("no tally after the status line: %q", out)
 	}
