@@ -79,4 +79,3 @@ func (r *Reader) WaitFor(s string) string {
 	}
 	return r.buf.String()
 }
-
