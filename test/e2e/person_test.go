@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"tcptracer/internal/ptytest"
 )
@@ -85,4 +90,47 @@ func TestVerifyAsUser(t *testing.T) {
 	if !strings.Contains(stdout, `"type":"connect"`) || !strings.Contains(stdout, `"uid":`+u.Uid+",") {
 		t.Errorf("no connect event with uid %s:\n%.2000s", u.Uid, stdout)
 	}
+}
+
+// Lost records are on stderr, not only in the JSON stream: the tally's
+// count is the sum of the stream's lost events (issue 11: a 4K ring lost
+// 1,130 events with nothing on stderr).
+func TestLostOnStderr(t *testing.T) {
+	requireRoot(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", echoPort)
+	cmd := cliCommand("--ring-size", "4K", "--iface", "lo", "--port", strconv.Itoa(echoPort), "--duration", "2s")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rd := bufio.NewReaderSize(out, 1<<20)
+	if _, err := rd.ReadString('\n'); err != nil { // the start event: attached
+		t.Fatalf("no start event: %v: %s", err, errb.String())
+	}
+	blast(t, addr, 500*time.Millisecond)
+	var lost uint64
+	for {
+		line, err := rd.ReadString('\n')
+		if strings.HasPrefix(line, `{"type":"lost"`) {
+			var ev struct{ Count uint64 }
+			json.Unmarshal([]byte(line), &ev)
+			lost += ev.Count
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("tcptracer: %v: %s", err, errb.String())
+	}
+	m := regexp.MustCompile(`(\d+) records? lost in the kernel$`).FindStringSubmatch(strings.TrimSpace(errb.String()))
+	if m == nil || m[1] != strconv.FormatUint(lost, 10) {
+		t.Errorf("stream reports %d lost; stderr: %q", lost, errb.String())
+	}
+	t.Logf("4K ring: %d records lost; stderr: %q", lost, errb.String())
 }
