@@ -22,12 +22,15 @@ const (
 // errUsage marks errors that come from bad command lines.
 var errUsage = errors.New("usage")
 
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	cmd *command // the command whose line it was, for the hint; nil before one is known
+}
 
 func (e usageError) Error() string   { return e.msg }
 func (e usageError) Is(t error) bool { return t == errUsage }
 
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+func usagef(format string, a ...any) error { return usageError{msg: fmt.Sprintf(format, a...)} }
 
 // Env is what a command may touch.
 type Env struct {
@@ -48,7 +51,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	case errors.As(err, &ex):
 		return ex.code
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.Stderr, "tcptracer: %v\nRun 'tcptracer help' for usage.\n", err)
+		fmt.Fprintf(env.Stderr, "tcptracer: %v\n%s\n", err, usageHint(err))
 		return ExitUsage
 	default:
 		fmt.Fprintf(env.Stderr, "tcptracer: %v\n", err)
@@ -60,6 +63,25 @@ func Run(ctx context.Context, args []string, env Env) int {
 type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// usageHint points to the help of the command the bad line was for.
+func usageHint(err error) string {
+	var ue usageError
+	if errors.As(err, &ue) && ue.cmd != nil && ue.cmd.name != "" && ue.cmd.name != "help" {
+		return fmt.Sprintf("Run '%s --help' for its flags.", ue.cmd.displayName())
+	}
+	return "Run 'tcptracer help' for usage."
+}
+
+// forCommand records in a usage error which command it was about.
+func forCommand(err error, cmd *command) error {
+	var ue usageError
+	if errors.As(err, &ue) && ue.cmd == nil {
+		ue.cmd = cmd
+		return ue
+	}
+	return err
+}
 
 func dispatch(ctx context.Context, args []string, env Env) error {
 	cmd := findCommand("")
@@ -79,10 +101,10 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 		writeCommandHelp(env.Stdout, cmd)
 		return nil
 	case err != nil:
-		return err
+		return forCommand(err, cmd)
 	case cmd.name == "" && in.bool("version"):
 		fmt.Fprintf(env.Stdout, "tcptracer %s\n", version.String())
 		return nil
 	}
-	return cmd.run(ctx, in, env)
+	return forCommand(cmd.run(ctx, in, env), cmd)
 }

@@ -64,7 +64,7 @@ func (in *invocation) flag(args []string, i int) (int, error) {
 	}
 	f := in.lookup(name)
 	if f == nil {
-		return 0, usagef("unknown flag %s; run '%s --help' for the flags it takes", a, in.cmd.displayName())
+		return 0, usagef("%s: unknown flag %s", in.cmd.displayName(), a)
 	}
 	used := 0
 	if !hasVal && f.kind == kindBool {
@@ -108,7 +108,7 @@ func (in *invocation) positional(rest []string, hasRest bool) error {
 	case len(in.args) > n && n == 0:
 		return usagef("%s: unexpected argument %q", in.cmd.displayName(), in.args[0])
 	case len(in.args) != n:
-		return usagef("%s: want one %s argument, got %d", in.cmd.displayName(), in.cmd.args, len(in.args))
+		return usagef("%s: want one %s argument (- for standard input), got %d", in.cmd.name, in.cmd.args, len(in.args))
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func TestFlagValueErrors(t *testing.T) {
 		{[]string{"analyze", "--expect", "bogus", "x.json"}, []string{`"bogus"`, "valid expectations", "no-retransmissions"}},
 		{[]string{"analyze", "--expect", "no-bogus", "x.json"}, []string{`unknown finding "bogus"`, "zero_window"}},
 		{[]string{"analyze", "a", "b"}, []string{"got 2"}},
-		{[]string{"demo", "--port", "1"}, []string{"unknown flag --port", "tcptracer demo --help"}},
+		{[]string{"demo", "--port", "1"}, []string{"tcptracer demo: unknown flag --port", "Run 'tcptracer demo --help' for its flags."}},
 		{[]string{"frobnicate"}, []string{`unknown command "frobnicate"`, "verify, analyze"}},
 		{[]string{"help", "frobnicate"}, []string{`unknown command "frobnicate"`}},
 		{[]string{"verify", "--user", "nobody"}, []string{"needs a COMMAND"}},
