@@ -21,6 +21,12 @@ type ruleState struct {
 	maxSet bool
 
 	awaitHandshakeAck bool // the peer sent its SYN-ACK; this side's first ACK must ack it
+
+	// After lost records: resync, where this side's next segment must
+	// start is unknown until it is seen; ackUnknown, maxEnd may be stale
+	// until this side shows its highest sequence number again.
+	resync     bool
+	ackUnknown bool
 }
 
 // rel renders a sequence number relative to the side's ISN when known.
@@ -42,7 +48,9 @@ func (c *Conn) checkRules(s *Seg, fwd, rev *flow, r *Result) {
 		c.ackRange(s, p, r)
 	}
 	if !f.maxSet || seqGT(s.end(), f.maxEnd) {
-		f.maxEnd, f.maxSet = s.end(), true
+		f.maxEnd, f.maxSet, f.ackUnknown = s.end(), true, false
+	} else if f.ackUnknown && s.Len == 0 && !s.has(event.SYN|event.FIN|event.RST) && !seqLT(s.Seq, f.maxEnd) {
+		f.ackUnknown = false // a pure ACK carries the sender's snd_nxt
 	}
 }
 
@@ -78,11 +86,16 @@ func (c *Conn) handshakeRules(s *Seg, f, p *ruleState, r *Result) bool {
 // space starts exactly where the side's previous new segment ended: that
 // is how SYN and FIN consume one number and data advances by its length.
 func (c *Conn) continuity(s *Seg, f *ruleState, r *Result) {
-	if f.nextSet && !c.repeats(s, f) && s.Seq != f.next {
-		if !(c.Lossy && seqGT(s.Seq, f.next)) {
-			r.Violations = append(r.Violations, Violation{f.nextRule, s.Index,
-				fmt.Sprintf("seq %s, want %s after #%d", f.rel(s.Seq), f.rel(f.next), f.nextFrom)})
+	if f.resync {
+		// Records were lost: this segment says where the side is now.
+		f.resync = false
+		if f.nextSet && !c.repeats(s, f) {
+			f.next = s.Seq
 		}
+	}
+	if f.nextSet && !c.repeats(s, f) && s.Seq != f.next {
+		r.Violations = append(r.Violations, Violation{f.nextRule, s.Index,
+			fmt.Sprintf("seq %s, want %s after #%d", f.rel(s.Seq), f.rel(f.next), f.nextFrom)})
 		f.next = s.Seq // resynchronise so one mistake is reported once
 	}
 	if f.nextSet && s.Seq == f.next {
@@ -122,7 +135,7 @@ func (c *Conn) ackRange(s *Seg, p *ruleState, r *Result) {
 	if !known && p.isnSet {
 		upper, known = p.isn+1, true
 	}
-	if known && seqGT(s.Ack, upper) && !c.Lossy {
+	if known && seqGT(s.Ack, upper) && !p.ackUnknown {
 		r.Violations = append(r.Violations, Violation{AckInRange, s.Index,
 			fmt.Sprintf("ack %s beyond the peer's highest %s", p.rel(s.Ack), p.rel(upper))})
 		return

@@ -49,7 +49,8 @@ type Summary struct {
 	KernelKnown           bool
 	KernelRetransmissions int
 	// Disagreements counts segments where the heuristic and the kernel
-	// differ, plus kernel retransmit events no segment matched.
+	// differ, plus kernel retransmit events no segment matched, for no
+	// known reason (the known ones are in Explained).
 	Disagreements int
 	Findings      map[string]int // by analysis.Kind name
 	FinalState    [2]string      // kernel state names; UNKNOWN when no state event was seen
@@ -64,8 +65,16 @@ type Summary struct {
 	WindowScaleKnown     bool // false: the SYN was missed, windows are raw
 	RelativeDerived      bool // some relative numbers come from a derived base
 	Lossy                bool // the tracer lost events during the connection
-	ConnectRet           int32
-	TruncatedSegs        int
+	// RulesUnknown lists the spans where lost records left rules unjudged
+	// (RulesUnknownCut more were not kept).
+	RulesUnknown    []analysis.Span
+	RulesUnknownCut int
+	// Explained counts, by reason (Explain* constants), the segments and
+	// kernel events on which the heuristic and the kernel differ for a
+	// known reason; Disagreements counts only the unexplained ones.
+	Explained     map[string]int
+	ConnectRet    int32
+	TruncatedSegs int
 	// Violations are the TCP rules broken, each at its segment.
 	Violations []analysis.Violation
 	// Verdict is "ok", or the violated rules each with its segment.
@@ -80,7 +89,9 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 	s := &Summary{Conn: c.ID, Client: c.Client, Server: c.Server, RolesGuessed: c.RolesGuessed,
 		Opened: c.opened, End: c.end, Duration: time.Duration(c.LastTS - c.FirstTS),
 		KernelKnown: kernelKnown, Findings: map[string]int{}, Owners: c.Owners,
-		KernelResetsReceived: c.rstRecv, Lossy: c.an.Lossy, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
+		KernelResetsReceived: c.rstRecv, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
+	s.RulesUnknown, s.RulesUnknownCut = c.an.Spans()
+	s.Lossy = len(s.RulesUnknown) > 0 || s.RulesUnknownCut > 0
 	if c.closerSet {
 		s.ActiveCloser = c.closer.String()
 	}
@@ -96,7 +107,11 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 		c.count(s, &c.Segments[i], kernelKnown)
 	}
 	if kernelKnown {
-		s.Disagreements += len(c.pending) + c.lostRetx
+		for len(c.pending) > 0 {
+			c.dropPending(0)
+		}
+		s.Disagreements += c.unmatched[0]
+		s.addExplained(ExplainNotOnWire, c.unmatched[1])
 	}
 	c.resetTally(s)
 	s.Verdict = verdict(s.Violations)
@@ -144,9 +159,24 @@ func (c *Conn) count(s *Summary, seg *Segment, kernelKnown bool) {
 		s.KernelRetransmissions++
 	}
 	if kernelKnown && seg.Retransmission != seg.KernelRetransmit {
-		s.Disagreements++
+		seg.Explained = seg.explain()
+		if seg.Explained == "" {
+			s.Disagreements++
+		} else {
+			s.addExplained(seg.Explained, 1)
+		}
 	}
 	s.Violations = append(s.Violations, seg.Violations...)
+}
+
+func (s *Summary) addExplained(reason string, n int) {
+	if n == 0 {
+		return
+	}
+	if s.Explained == nil {
+		s.Explained = map[string]int{}
+	}
+	s.Explained[reason] += n
 }
 
 func (c *Conn) handshakeTimes(s *Summary) {
