@@ -21,13 +21,18 @@ const (
 )
 
 // run feeds a scenario and returns a copy of every segment record.
+// run feeds the stream and returns the connection's segments once it
+// ended, with every violation, the ones its end showed included.
 func run(b *tt.Builder) []timeline.Segment {
 	tl := timeline.New(timeline.Options{})
-	var segs []timeline.Segment
+	var ended []*timeline.Conn
 	for i := range b.Events {
-		if r := tl.Feed(&b.Events[i]); r.Segment != nil {
-			segs = append(segs, *r.Segment)
-		}
+		ended = append(ended, tl.Feed(&b.Events[i]).Ended...)
+	}
+	ended = append(ended, tl.Flush()...)
+	var segs []timeline.Segment
+	for _, c := range ended {
+		segs = append(segs, c.Segments...)
 	}
 	return segs
 }

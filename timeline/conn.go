@@ -43,9 +43,12 @@ type Flow struct {
 	Window   uint32 // the last window this side advertised
 	Scaled   bool   // Window is scaled; false when the SYN was missed
 	WScale   int    // the shift from the SYN, -1 when unknown
-	Bytes    uint64 // new payload bytes (retransmitted bytes not counted)
-	Segments int    // segments, each loopback segment counted once
+	Bytes    uint64 // payload bytes from the first to the highest sent (retransmitted bytes not counted)
+	Segments int    // wire segments
 	seqSet   bool
+
+	dataFrom, dataTo uint32 // the span of payload seen
+	dataSet          bool
 }
 
 // Owner is the process behind one socket, with where the pid came from.

@@ -143,13 +143,9 @@ func (c *Conn) track(s *Segment, from Side) {
 	f.Segments++
 	end := s.End()
 	if !f.seqSet || seqGT(end, f.NextSeq) {
-		if f.seqSet && seqGT(s.Seq+s.Len, f.NextSeq) {
-			f.Bytes += uint64(s.Seq + s.Len - max32(s.Seq, f.NextSeq))
-		} else if !f.seqSet {
-			f.Bytes += uint64(s.Len)
-		}
 		f.NextSeq = end
 	}
+	f.countBytes(s)
 	if !f.seqSet || seqGT(s.Seq, f.HighSeq) {
 		f.HighSeq = s.Seq
 	}
@@ -162,11 +158,24 @@ func (c *Conn) track(s *Segment, from Side) {
 	c.closing(s, from)
 }
 
-func max32(a, b uint32) uint32 {
-	if seqGT(a, b) {
-		return a
+// countBytes keeps the span of payload the sender's segments covered, so
+// retransmitted bytes count once and segments the vantage point saw out of
+// order count when they arrive.
+func (f *Flow) countBytes(s *Segment) {
+	if s.Len == 0 {
+		return
 	}
-	return b
+	from, to := s.Seq, s.Seq+s.Len
+	if !f.dataSet {
+		f.dataFrom, f.dataTo, f.dataSet = from, to, true
+	}
+	if seqLT(from, f.dataFrom) {
+		f.dataFrom = from
+	}
+	if seqGT(to, f.dataTo) {
+		f.dataTo = to
+	}
+	f.Bytes = uint64(f.dataTo - f.dataFrom)
 }
 
 // handshakeMarks remembers the SYN, SYN-ACK and final ACK for the RTTs.

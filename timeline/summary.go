@@ -69,6 +69,9 @@ type Summary struct {
 	// (RulesUnknownCut more were not kept).
 	RulesUnknown    []analysis.Span
 	RulesUnknownCut int
+	// Late lists the violations found only when the connection ended
+	// (also in Violations).
+	Late []analysis.Violation
 	// Explained counts, by reason (Explain* constants), the segments and
 	// kernel events on which the heuristic and the kernel differ for a
 	// known reason; Disagreements counts only the unexplained ones.
@@ -103,6 +106,7 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 	}
 	s.WindowScaleKnown = c.synIdx >= 0
 	c.handshakeTimes(s)
+	c.finalViolations(s)
 	for i := range c.Segments {
 		c.count(s, &c.Segments[i], kernelKnown)
 	}
@@ -167,6 +171,30 @@ func (c *Conn) count(s *Summary, seg *Segment, kernelKnown bool) {
 		}
 	}
 	s.Violations = append(s.Violations, seg.Violations...)
+}
+
+// finalViolations attaches the violations only the connection's end could
+// show (sequence space skipped and never sent) to the segments that showed
+// them, and keeps them in Late for reports that already wrote the segments.
+func (c *Conn) finalViolations(s *Summary) {
+	for _, v := range c.an.Finish() {
+		s.Late = append(s.Late, v)
+		if seg := c.segmentAt(v.Index); seg != nil {
+			seg.Violations = append(seg.Violations, v)
+		} else {
+			s.Violations = append(s.Violations, v)
+		}
+	}
+}
+
+// segmentAt finds a kept segment by its stream Index.
+func (c *Conn) segmentAt(index uint64) *Segment {
+	for i := range c.Segments {
+		if c.Segments[i].Index == index {
+			return &c.Segments[i]
+		}
+	}
+	return nil
 }
 
 func (s *Summary) addExplained(reason string, n int) {
