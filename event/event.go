@@ -55,6 +55,32 @@ func (d Dir) String() string {
 	return "ingress"
 }
 
+// Point is where the kernel showed the tracer a segment.
+type Point uint8
+
+const (
+	PointTC   Point = iota // the TC classifier, ingress or egress
+	PointXmit              // net:net_dev_start_xmit: handed to the driver, after qdisc and software GSO
+)
+
+func (p Point) String() string {
+	if p == PointXmit {
+		return "xmit"
+	}
+	return "tc"
+}
+
+// ParsePoint is the inverse of Point.String.
+func ParsePoint(s string) (Point, bool) {
+	switch s {
+	case "tc":
+		return PointTC, true
+	case "xmit":
+		return PointXmit, true
+	}
+	return 0, false
+}
+
 // TCP header flag bits, as in the 9-bit flags field (NS is bit 8).
 const (
 	FIN uint16 = 1 << iota
@@ -129,6 +155,12 @@ type Event struct {
 	Ifindex uint32
 	Iface   string
 	Dir     Dir
+	Point   Point
+	// GSOSegs and GSOSize are the skb's GSO geometry: a super-packet of
+	// GSOSegs segments of GSOSize bytes (the last may be shorter); 0 for
+	// a plain skb.
+	GSOSegs uint16
+	GSOSize uint16
 	Seq     uint32
 	Ack     uint32
 	Flags   uint16
@@ -169,8 +201,15 @@ type Event struct {
 	AckRel    uint32
 	HasSeqRel bool
 	HasAckRel bool
-	DupOf     uint64 // second observation of one loopback segment (egress then ingress on lo): the Index of the first; 0 otherwise
-	Index     uint64 // 1-based position of this event in the stream
+	// Wire says this observation is the one that counts for a segment the
+	// interface carried (what packet capture on it shows); false for the
+	// stack's own view at TC egress, which the wire shows again later.
+	Wire bool
+	// TwinOf is the Index of the earlier observation of the same bytes at
+	// another point (TC egress on lo for an ingress record; TC egress for
+	// an xmit record cut from it); 0 when there is none.
+	TwinOf uint64
+	Index  uint64 // 1-based position of this event in the stream
 
 	// Start.
 	Start *Start

@@ -153,6 +153,8 @@ func appendSegment(b []byte, ev *event.Event) []byte {
 	b = appendOptString(b, "iface", ev.Iface, ev.Iface != "")
 	b = appendUint(b, "ifindex", uint64(ev.Ifindex))
 	b = appendString(b, "dir", ev.Dir.String())
+	b = appendString(b, "point", ev.Point.String())
+	b = appendBool(b, "wire", ev.Wire)
 	b = appendTuple(b, ev)
 	b = appendUint(b, "seq", uint64(ev.Seq))
 	b = appendUint(b, "ack", uint64(ev.Ack))
@@ -161,8 +163,10 @@ func appendSegment(b []byte, ev *event.Event) []byte {
 	b = appendUint(b, "len", uint64(ev.Len))
 	b = appendUint(b, "win", uint64(ev.Win))
 	b = appendUint(b, "hdr_len", uint64(ev.HdrLen))
+	b = appendUint(b, "gso_segs", uint64(ev.GSOSegs))
+	b = appendUint(b, "gso_size", uint64(ev.GSOSize))
 	b = appendOptions(b, &ev.Opts)
-	b = appendOptUint(b, "dup_of", ev.DupOf, ev.DupOf != 0)
+	b = appendOptUint(b, "twin_of", ev.TwinOf, ev.TwinOf != 0)
 	known := ev.PIDSrc != event.PIDNone
 	b = appendOptUint(b, "pid", uint64(ev.PID), known)
 	b = appendOptUint(b, "tgid", uint64(ev.TGID), known)
@@ -379,4 +383,9 @@ func resetReason(r uint8) string {
 		return "received"
 	}
 	return "unknown"
+}
+
+func appendBool(b []byte, key string, v bool) []byte {
+	b = appendKey(b, key)
+	return strconv.AppendBool(b, v)
 }

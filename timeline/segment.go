@@ -5,14 +5,26 @@ import (
 	"tcptracer/event"
 )
 
-// segment handles one TC observation of a segment.
+// segment handles one observation of a segment. Only the wire's
+// observations are analysed, at one vantage point (the first interface the
+// connection was seen on), so a segment is judged once per direction: the
+// stack's own sighting at TC egress only lends its time to the wire record
+// that pairs with it, and another interface's view of the same bytes is
+// not a retransmission.
 func (t *Timeline) segment(c *Conn, ev *event.Event) {
 	from, ok := c.sideOf(ev.Saddr, ev.Sport)
 	if !ok {
 		return
 	}
-	if ev.DupOf != 0 {
-		c.duplicate(ev)
+	if !ev.Wire {
+		c.sighted(ev, from)
+		return
+	}
+	if c.vantage == 0 {
+		c.vantage = ev.Ifindex
+	}
+	if ev.Ifindex != c.vantage {
+		c.OtherVantage++
 		return
 	}
 	if ev.Flags&event.SYN != 0 && ev.Flags&event.ACK == 0 {
@@ -20,6 +32,7 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 	}
 	s := c.record(ev, from)
 	c.relative(s, ev)
+	c.wireContext(s, from)
 	res := c.an.Segment(analysis.Seg{Index: s.Index, TS: s.TS, From: int(from), Seq: s.Seq, Ack: s.Ack,
 		Flags: s.Flags, Len: s.Len, Win: ev.Win, Opts: ev.Opts})
 	s.Findings, s.Violations, s.Retransmission = res.Findings, res.Violations, res.Retransmission
@@ -38,6 +51,9 @@ func (c *Conn) record(ev *event.Event, from Side) *Segment {
 	seg := Segment{Index: ev.Index, TS: ev.TS, From: from, Dir: ev.Dir, Iface: ev.Iface,
 		Seq: ev.Seq, Ack: ev.Ack, Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts}
 	seg.observed(ev)
+	if ts := c.sightedAt(ev.TwinOf); ts != 0 {
+		seg.EgressTS = ts
+	}
 	if len(c.Segments) >= c.segCap {
 		c.Truncated++
 		c.overflow = seg
@@ -55,11 +71,21 @@ func (s *Segment) observed(ev *event.Event) {
 	}
 }
 
-// duplicate notes the second loopback observation's time on the first.
-func (c *Conn) duplicate(ev *event.Event) {
-	if s := c.byIndex(ev.DupOf); s != nil {
-		s.observed(ev)
+// sighted remembers when the stack sent a segment (TC egress), for the wire
+// record that pairs with it.
+func (c *Conn) sighted(ev *event.Event, from Side) {
+	c.sightings[c.nsight%len(c.sightings)] = sighting{index: ev.Index, ts: ev.TS, seq: ev.Seq, len: ev.Len, side: from}
+	c.nsight++
+}
+
+// sightedAt returns when the sighting with the given Index was made, or 0.
+func (c *Conn) sightedAt(index uint64) uint64 {
+	for _, s := range c.sightings {
+		if s.index == index && index != 0 {
+			return s.ts
+		}
 	}
+	return 0
 }
 
 // byIndex finds a recent segment by its stream Index.
@@ -101,19 +127,25 @@ func (f *Flow) setBase(isn uint32, from string, derived bool) {
 	f.ISN, f.ISNKnown, f.ISNDerived, f.ISNFrom = isn, true, derived, from
 }
 
+// wireContext notes what the wire had carried from the sender when s came,
+// before s is counted, and whether records were being lost.
+func (c *Conn) wireContext(s *Segment, from Side) {
+	f := &c.Flows[from]
+	data := s.Len > 0 || s.Flags&(event.SYN|event.FIN) != 0
+	s.Advanced = data && (!f.seqSet || seqGT(s.End(), f.NextSeq))
+	s.Tail = s.Len > 0 && f.seqSet && s.End() == f.NextSeq && seqLT(s.Seq, f.NextSeq)
+	s.Lossy = c.an.Lossy()
+}
+
 // track updates the per-direction numbers and the closing state.
 func (c *Conn) track(s *Segment, from Side) {
 	f := &c.Flows[from]
 	f.Segments++
 	end := s.End()
 	if !f.seqSet || seqGT(end, f.NextSeq) {
-		if f.seqSet && seqGT(s.Seq+s.Len, f.NextSeq) {
-			f.Bytes += uint64(s.Seq + s.Len - max32(s.Seq, f.NextSeq))
-		} else if !f.seqSet {
-			f.Bytes += uint64(s.Len)
-		}
 		f.NextSeq = end
 	}
+	f.countBytes(s)
 	if !f.seqSet || seqGT(s.Seq, f.HighSeq) {
 		f.HighSeq = s.Seq
 	}
@@ -126,11 +158,24 @@ func (c *Conn) track(s *Segment, from Side) {
 	c.closing(s, from)
 }
 
-func max32(a, b uint32) uint32 {
-	if seqGT(a, b) {
-		return a
+// countBytes keeps the span of payload the sender's segments covered, so
+// retransmitted bytes count once and segments the vantage point saw out of
+// order count when they arrive.
+func (f *Flow) countBytes(s *Segment) {
+	if s.Len == 0 {
+		return
 	}
-	return b
+	from, to := s.Seq, s.Seq+s.Len
+	if !f.dataSet {
+		f.dataFrom, f.dataTo, f.dataSet = from, to, true
+	}
+	if seqLT(from, f.dataFrom) {
+		f.dataFrom = from
+	}
+	if seqGT(to, f.dataTo) {
+		f.dataTo = to
+	}
+	f.Bytes = uint64(f.dataTo - f.dataFrom)
 }
 
 // handshakeMarks remembers the SYN, SYN-ACK and final ACK for the RTTs.
