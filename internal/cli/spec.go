@@ -64,7 +64,7 @@ var flagSpecs = []flagSpec{
 	{name: "4", kind: kindBool, cmds: tracing, usage: "only IPv4"},
 	{name: "6", kind: kindBool, cmds: tracing, usage: "only IPv6"},
 	{name: "duration", arg: "D", kind: kindDuration, defDoc: "until a signal", cmds: tracing,
-		usage: "stop after D (a Go duration: 500ms, 10s, 1m), then exit as if stopped by SIGINT"},
+		usage: "stop after D (a Go duration: 500ms, 10s, 1m) and exit 0"},
 	{name: "attach", arg: "MODE", kind: kindEnum, def: "auto", values: []string{"auto", "fentry", "kprobe", "tracepoint"},
 		cmds:  []string{"", "verify", "demo"},
 		usage: "how to attach the function hooks: fentry, kprobe, tracepoint, or auto (the first that loads and attaches, in that order); a forced mode that fails is an error"},
