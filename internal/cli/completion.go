@@ -145,14 +145,26 @@ func zshAction(f *flagSpec) string {
 	return " "
 }
 
-// zshDesc is the usage text's first clause, without the characters that
-// mean something inside an _arguments description.
+// zshDesc is the usage text without its parenthesised asides, up to the
+// first semicolon, and without the characters that mean something inside
+// an _arguments description.
 func zshDesc(usage string) string {
-	if i := strings.IndexAny(usage, ";("); i > 0 {
-		usage = usage[:i]
+	var b strings.Builder
+	depth := 0
+	for _, r := range usage {
+		switch {
+		case r == '(':
+			depth++
+		case r == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteRune(r)
+		}
 	}
-	usage = strings.TrimSuffix(strings.TrimSpace(usage), ".")
-	return strings.NewReplacer("[", "", "]", "", ":", "", "'", "").Replace(usage)
+	usage, _, _ = strings.Cut(b.String(), ";")
+	usage = strings.Join(strings.Fields(usage), " ")
+	usage = strings.NewReplacer(" ,", ",", "[", "", "]", "", ":", `\:`, "'", "").Replace(usage)
+	return strings.TrimSuffix(usage, ".")
 }
 
 func zshQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
