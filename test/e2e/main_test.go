@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 	"time"
 
@@ -81,6 +79,6 @@ func runClient() int {
 }
 
 func signalContext() context.Context {
-	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, _ := cli.SignalContext(context.Background())
 	return ctx
 }
