@@ -96,6 +96,8 @@ func runTrace(ctx context.Context, args []string, env Env) error {
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
+	ctx, stop := stopWhenReaderGone(ctx, env.Stdout)
+	defer stop()
 	return trace(ctx, f.opts, newPipeline(env.Stdout, ro), env.Stderr)
 }
 
