@@ -105,42 +105,55 @@ func (o owner) state(selfNS uint64) OwnerState {
 	if o.pidns != selfNS {
 		return OwnerUnknown
 	}
-	start, err := processStart(o.pid)
-	if errors.Is(err, os.ErrNotExist) || (err == nil && start != o.start) {
+	st, err := readStat(o.pid)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return OwnerGone
-	}
-	if err != nil {
+	case err != nil:
 		return OwnerUnknown
+	case st.start != o.start || st.state == 'Z' || st.state == 'X':
+		return OwnerGone // another process under a reused pid, or a dead one not yet reaped
 	}
 	return OwnerRunning
 }
 
-// processStart reads a process's start time (clock ticks after boot).
-func processStart(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read start time of pid %d: %w", pid, err)
-	}
-	return parseStatStart(data)
+// procStat is what we read of /proc/PID/stat.
+type procStat struct {
+	state byte   // field 3: R, S, D, Z (zombie), X (dead), …
+	start uint64 // field 22: start time in clock ticks after boot
 }
 
-// parseStatStart takes field 22 of /proc/PID/stat. The command name (field
-// 2) may hold spaces and parentheses, so fields are counted after its last ')'.
-func parseStatStart(stat []byte) (uint64, error) {
+func processStart(pid int) (uint64, error) {
+	st, err := readStat(pid)
+	return st.start, err
+}
+
+func readStat(pid int) (procStat, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, fmt.Errorf("read state of pid %d: %w", pid, err)
+	}
+	return parseStat(data)
+}
+
+// parseStat reads fields 3 and 22 of /proc/PID/stat. The command name
+// (field 2) may hold spaces and parentheses, so fields are counted after its
+// last ')'.
+func parseStat(stat []byte) (procStat, error) {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return 0, errors.New("parse /proc stat: no command name")
+		return procStat{}, errors.New("parse /proc stat: no command name")
 	}
 	fields := strings.Fields(string(stat[i+1:]))
-	const startField = 22 - 3 // fields 1 and 2 are before the ')'
+	const stateField, startField = 3 - 3, 22 - 3 // fields 1 and 2 are before the ')'
 	if len(fields) <= startField {
-		return 0, fmt.Errorf("parse /proc stat: %d fields after the command name", len(fields))
+		return procStat{}, fmt.Errorf("parse /proc stat: %d fields after the command name", len(fields))
 	}
 	n, err := strconv.ParseUint(fields[startField], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("parse /proc stat start time: %w", err)
+		return procStat{}, fmt.Errorf("parse /proc stat start time: %w", err)
 	}
-	return n, nil
+	return procStat{state: fields[stateField][0], start: n}, nil
 }
 
 func pidNamespace() (uint64, error) {

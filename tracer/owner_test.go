@@ -35,14 +35,14 @@ func TestParseFilterNameRejects(t *testing.T) {
 	}
 }
 
-func TestParseStatStart(t *testing.T) {
+func TestParseStat(t *testing.T) {
 	// A command name with spaces and a ')' of its own.
-	stat := "77 (a b) c)) S 1 77 77 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10 18446744073709551615\n"
-	n, err := parseStatStart([]byte(stat))
-	if err != nil || n != 123456 {
-		t.Errorf("start %d, %v; want 123456", n, err)
+	stat := "77 (a b) c)) Z 1 77 77 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10 18446744073709551615\n"
+	st, err := parseStat([]byte(stat))
+	if err != nil || st != (procStat{state: 'Z', start: 123456}) {
+		t.Errorf("stat %+v, %v; want state Z, start 123456", st, err)
 	}
-	if _, err := parseStatStart([]byte("77 (x) S 1")); err == nil {
+	if _, err := parseStat([]byte("77 (x) S 1")); err == nil {
 		t.Error("short stat: no error")
 	}
 }
