@@ -26,9 +26,14 @@ func SignalContext(parent context.Context) (context.Context, context.CancelFunc)
 	return signal.NotifyContext(parent, StopSignals...)
 }
 
-// isClosedPipe says whether err comes from writing to a reader that went
-// away (tcptracer | head -1): a clean stop, not a failure.
-func isClosedPipe(err error) bool { return errors.Is(err, syscall.EPIPE) }
+// isClosedPipe says whether err comes from writing to a file (stdout) whose
+// reader went away (tcptracer | head -1): a clean stop, not a failure. A
+// socket's EPIPE (a TCP peer gone, in echo-client) comes as a net.OpError
+// and stays a failure.
+func isClosedPipe(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe) && errors.Is(pe.Err, syscall.EPIPE)
+}
 
 // stopWhenReaderGone ends ctx once nobody reads stdout any more (a pipe or
 // socket whose other end closed), so `tcptracer | head -1` stops on a quiet

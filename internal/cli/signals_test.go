@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -26,6 +27,7 @@ func TestClosedPipeIsCleanStop(t *testing.T) {
 	}{
 		{&os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.EPIPE}, ExitOK},
 		{errors.New("disk full"), ExitFailure},
+		{&net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, ExitFailure},
 	} {
 		var stderr bytes.Buffer
 		code := Run(context.Background(), []string{"analyze", path}, Env{Stdin: strings.NewReader(""), Stdout: failWriter{c.err}, Stderr: &stderr})

@@ -26,12 +26,26 @@ import (
 )
 
 // tcModes are the TC modes the cleanup tests run in: the one TCPTRACER_TC
-// forces (a VM cell), else both.
+// forces (a VM cell), else both, or clsact alone before Linux 6.6.
 func tcModes() []string {
 	if m := os.Getenv("TCPTRACER_TC"); m != "" && m != tracer.ModeAuto {
 		return []string{m}
 	}
+	if !haveTCX() {
+		return []string{tracer.ModeClsact}
+	}
 	return []string{tracer.ModeTCX, tracer.ModeClsact}
+}
+
+// haveTCX asks the kernel which tcx programs lo has: a kernel without tcx
+// does not know the attach type.
+func haveTCX() bool {
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		return true // let the tcx subtests say what is wrong
+	}
+	_, err = link.QueryPrograms(link.QueryOptions{Target: lo.Attrs().Index, Attach: ebpf.AttachTCXIngress})
+	return err == nil
 }
 
 // forEachMode runs f as a subtest per TC mode, each with a bed of its own.
