@@ -282,6 +282,9 @@ func requireClean(t *testing.T, when string) {
 	for {
 		s := ifaceState(t, h, lo.Attrs().Index, func(f func() error) error { return f() })
 		left := append(ourPrograms(t), append(s.tcx, s.ours...)...)
+		if s.clsact {
+			left = append(left, "clsact qdisc on lo")
+		}
 		if len(left) == 0 {
 			return
 		}
