@@ -47,8 +47,13 @@ func printCleanup(c *tracer.Cleanup, apply bool, env Env) {
 		fmt.Fprintf(env.Stdout, "%s: the clsact qdisc on %s (a tracer added it; nothing else is attached)\n", verb, q)
 	}
 	for _, f := range c.Found {
-		if f.State != tracer.OwnerGone {
+		switch f.State {
+		case tracer.OwnerRunning:
 			fmt.Fprintf(env.Stdout, "left alone: %s\n", f)
+		case tracer.OwnerUnknown:
+			// No owner to check here: a person has to decide.
+			fmt.Fprintf(env.Stdout, "left alone: %s; if no tracer owns it: tc filter del dev %s %s pref %d handle %#x bpf\n",
+				f, f.Iface, f.Direction, f.Prio, f.Handle)
 		}
 	}
 	switch {
