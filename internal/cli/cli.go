@@ -45,6 +45,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return ExitOK
 	case errors.Is(err, flag.ErrHelp):
 		return ExitOK
+	case isClosedPipe(err):
+		return ExitOK
 	case errors.As(err, &ex):
 		return ex.code
 	case errors.Is(err, errUsage):
@@ -74,6 +76,8 @@ func dispatch(ctx context.Context, args []string, env Env) error {
 			return runEchoServer(ctx, args[1:], env)
 		case "echo-client":
 			return runEchoClient(ctx, args[1:], env)
+		case "cleanup":
+			return runCleanup(ctx, args[1:], env)
 		case "help", "-h", "-help", "--help":
 			fmt.Fprint(env.Stdout, usageText)
 			return nil
@@ -95,6 +99,8 @@ Usage:
   tcptracer echo-server [--addr A]    echo server (default 127.0.0.1:20000)
   tcptracer echo-client [--addr A] [--payload P] [--timeout D]
                                       connect, send P (default AB), read the echo, close
+  tcptracer cleanup [--apply] [--netns PATH]
+                                      list the clsact filters killed tracers left; --apply removes them
   tcptracer help                      this text
 
 Tracing flags:

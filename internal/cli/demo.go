@@ -38,12 +38,11 @@ func runDemo(ctx context.Context, args []string, env Env) error {
 	w := newDemoWatch()
 	p := newPipeline(env.Stdout, report.Options{Format: report.JSON})
 	p.watch = w.see
-	done := make(chan error, 1)
 	t, err := tracer.New(f.opts)
 	if err != nil {
 		return err
 	}
-	go func() { done <- t.Run(ctx, p) }()
+	done := runTracer(ctx, t, p)
 	err = demoSession(ctx, env, w)
 	cancel()
 	return errors.Join(err, finishTrace(t, <-done, p))

@@ -58,6 +58,7 @@ func verifyTrace(ctx context.Context, o tracer.Options, p *pipeline, cmd []strin
 	if err != nil {
 		return nil, err
 	}
+	reportSwept(t.Swept(), env.Stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := make(chan struct{})
@@ -66,8 +67,7 @@ func verifyTrace(ctx context.Context, o tracer.Options, p *pipeline, cmd []strin
 			close(started)
 		}
 	}
-	done := make(chan error, 1)
-	go func() { done <- t.Run(ctx, p) }()
+	done := runTracer(ctx, t, p)
 	var cmdErr error
 	if len(cmd) > 0 {
 		select {
