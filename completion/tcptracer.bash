@@ -3,7 +3,7 @@ _tcptracer() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd= i
     if (( COMP_CWORD > 1 )); then
         case ${COMP_WORDS[1]} in
-            verify|analyze|demo|echo-server|echo-client|help) cmd=${COMP_WORDS[1]} ;;
+            verify|analyze|demo|echo-server|echo-client|cleanup|help) cmd=${COMP_WORDS[1]} ;;
         esac
     fi
     if [[ $cmd == verify ]]; then
@@ -44,6 +44,7 @@ _tcptracer() {
         demo) flags="--iface --attach --tc --ring-size --format --color --verbose --help" ;;
         echo-server) flags="--addr --help" ;;
         echo-client) flags="--addr --payload --timeout --help" ;;
+        cleanup) flags="--netns --apply --help" ;;
         help) flags="--help" ;;
     esac
     if [[ $cur == -* ]]; then
@@ -51,9 +52,9 @@ _tcptracer() {
         return 0
     fi
     case $cmd in
-        '') (( COMP_CWORD == 1 )) && COMPREPLY=($(compgen -W "verify analyze demo echo-server echo-client help" -- "$cur")) ;;
+        '') (( COMP_CWORD == 1 )) && COMPREPLY=($(compgen -W "verify analyze demo echo-server echo-client cleanup help" -- "$cur")) ;;
         analyze) COMPREPLY=($(compgen -f -- "$cur")) ;;
-        help) COMPREPLY=($(compgen -W "verify analyze demo echo-server echo-client help" -- "$cur")) ;;
+        help) COMPREPLY=($(compgen -W "verify analyze demo echo-server echo-client cleanup help" -- "$cur")) ;;
     esac
     return 0
 }

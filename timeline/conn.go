@@ -135,6 +135,9 @@ type kernelRetx struct {
 	covered uint32 // bytes of wire segments matched so far
 	lossy   bool   // records were being lost when it came
 	sighted bool   // TC egress saw the stack send it
+	first   int    // position in Segments of the segment given its first byte, -1 none
+	marked  [maxMarked]int
+	nmarked int
 }
 
 // Conn is everything the timeline holds about one connection.

@@ -1,8 +1,14 @@
 package timeline
 
-import "tcptracer/event"
+import (
+	"tcptracer/analysis"
+	"tcptracer/event"
+)
 
-const maxPendingRetx = 64
+const (
+	maxPendingRetx = 64
+	maxMarked      = 8 // wire pieces of one kernel retransmission that can be re-assigned
+)
 
 // Reasons the heuristic and the kernel's tcp_retransmit_skb may differ on a
 // segment for causes that are known, so the difference is not counted as a
@@ -15,6 +21,9 @@ const (
 	// the first transmission was lost before reaching it (a qdisc, an
 	// earlier hop), so to the wire this is new data.
 	ExplainOriginalNotSeen = "original_not_seen"
+	// The kernel resent bytes within an RTT of their first sending, which
+	// Wireshark's heuristic calls out_of_order, not a retransmission.
+	ExplainWithinRTT = "within_rtt"
 	// Records were lost around this segment, so the tracer may have
 	// missed the original, the retransmission or the kernel's report.
 	ExplainLostRecords = "lost_records"
@@ -23,31 +32,20 @@ const (
 	ExplainNotOnWire = "not_on_wire"
 )
 
-// kernelRetransmit matches a tcp_retransmit_skb event with the wire
-// segments it sent. The tracepoint fires after the skb was handed to the
-// device, so on most interfaces the segments are already here; on lo the
-// ingress copy, which is the wire's, usually comes later and the event
-// waits for it.
+// kernelRetransmit takes a tcp_retransmit_skb event. The tracepoint fires
+// once the skb was handed to the device: where the vantage point is the
+// sender's transmit path the wire segment is already here, where it is
+// the receiver's ingress (lo, or a remote sender) it usually comes later.
+// The event goes to the wire segments of its range nearest to it in time,
+// so it is not given to the original transmission just before it.
 func (c *Conn) kernelRetransmit(ev *event.Event, window uint64) *Segment {
 	side, ok := c.sideOf(ev.Saddr, ev.Sport)
 	if !ok {
 		return nil
 	}
-	k := kernelRetx{ts: ev.TS, side: side, seq: ev.Seq, len: ev.Len, lossy: c.an.Lossy(), sighted: c.sightedSeq(side, ev.Seq, ev.TS, window)}
-	first := c.markCovered(&k, window)
-	if !k.done() {
-		c.addPending(k)
-	}
-	return first
-}
-
-// markCovered marks, newest first, the segments within k's range and time
-// window, down to the one that starts at k's first byte: the latest
-// sending of those bytes, never the original transmission before it. It
-// returns the newest segment marked.
-func (c *Conn) markCovered(k *kernelRetx, window uint64) *Segment {
-	var newest *Segment
-	for i := len(c.Segments) - 1; i >= 0 && !k.done(); i-- {
+	k := kernelRetx{ts: ev.TS, side: side, seq: ev.Seq, len: ev.Len, lossy: c.an.Lossy(),
+		sighted: c.sightedSeq(side, ev.Seq, ev.TS, window), first: -1}
+	for i := len(c.Segments) - 1; i >= 0; i-- {
 		s := &c.Segments[i]
 		if !near(s.TS, k.ts, window) {
 			if s.TS < k.ts {
@@ -55,18 +53,21 @@ func (c *Conn) markCovered(k *kernelRetx, window uint64) *Segment {
 			}
 			continue
 		}
-		if s.KernelRetransmit || !k.covers(s) {
-			continue
-		}
-		k.mark(s)
-		if newest == nil {
-			newest = s
-		}
-		if s.Seq == k.seq {
-			break
+		if s.Seq == k.seq && k.covers(s) && !s.KernelRetransmit && (k.first < 0 || k.closer(s, &c.Segments[k.first])) {
+			k.first = i
 		}
 	}
-	return newest
+	var marked *Segment
+	if k.first >= 0 {
+		for i := k.first; i < len(c.Segments) && !k.done(); i++ {
+			if s := &c.Segments[i]; !s.KernelRetransmit && k.covers(s) {
+				k.mark(s, i)
+			}
+		}
+		marked = &c.Segments[k.first]
+	}
+	c.addPending(k)
+	return marked
 }
 
 func (c *Conn) addPending(k kernelRetx) {
@@ -105,8 +106,11 @@ func b2i(b bool) int {
 	return 0
 }
 
-// matchPending gives a new segment a kernel retransmit event that came first.
-func (c *Conn) matchPending(s *Segment, window uint64) {
+// matchPending offers a new wire segment, at position pos, to the kernel
+// events still within their window: it takes the next bytes of one still
+// short of them, or the whole event from the segments it went to when it
+// starts at the event's first byte nearer to it in time.
+func (c *Conn) matchPending(s *Segment, pos int, window uint64) {
 	for i := 0; i < len(c.pending); i++ {
 		k := &c.pending[i]
 		if !near(s.TS, k.ts, window) {
@@ -116,11 +120,17 @@ func (c *Conn) matchPending(s *Segment, window uint64) {
 			}
 			continue
 		}
-		if k.covers(s) {
-			k.mark(s)
-			if k.done() {
-				c.pending = append(c.pending[:i], c.pending[i+1:]...)
-			}
+		if !k.covers(s) {
+			continue
+		}
+		switch {
+		case s.Seq == k.seq && (k.first < 0 || k.closer(s, &c.Segments[k.first])):
+			k.unmarkAll(c.Segments)
+			k.first = pos
+			k.mark(s, pos)
+			return
+		case k.first >= 0 && !k.done():
+			k.mark(s, pos)
 			return
 		}
 	}
@@ -139,9 +149,27 @@ func (k *kernelRetx) covers(s *Segment) bool {
 	return off+s.Len <= k.len || off+(s.End()-s.Seq) <= k.len
 }
 
-func (k *kernelRetx) mark(s *Segment) {
+// closer says whether a is nearer to the kernel event in time than b.
+func (k *kernelRetx) closer(a, b *Segment) bool {
+	return dist(a.TS, k.ts) < dist(b.TS, k.ts)
+}
+
+func (k *kernelRetx) mark(s *Segment, pos int) {
 	s.KernelRetransmit, s.KernelKnown = true, true
 	k.covered += max(s.Len, 1)
+	if k.nmarked < maxMarked {
+		k.marked[k.nmarked] = pos
+		k.nmarked++
+	}
+}
+
+func (k *kernelRetx) unmarkAll(segs []Segment) {
+	for _, pos := range k.marked[:k.nmarked] {
+		if pos >= 0 && pos < len(segs) {
+			segs[pos].KernelRetransmit = false
+		}
+	}
+	k.nmarked, k.covered, k.first = 0, 0, -1
 }
 
 func (k *kernelRetx) done() bool { return k.covered >= max(k.len, 1) }
@@ -158,13 +186,26 @@ func (s *Segment) explain() string {
 		return ExplainTailLossProbe
 	case s.KernelRetransmit && s.Advanced:
 		return ExplainOriginalNotSeen
+	case s.KernelRetransmit && s.has(analysis.OutOfOrder):
+		return ExplainWithinRTT
 	}
 	return ""
 }
 
-func near(a, b, window uint64) bool {
-	if a > b {
-		return a-b <= window
+func (s *Segment) has(k analysis.Kind) bool {
+	for _, f := range s.Findings {
+		if f.Kind == k {
+			return true
+		}
 	}
-	return b-a <= window
+	return false
 }
+
+func dist(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+func near(a, b, window uint64) bool { return dist(a, b) <= window }

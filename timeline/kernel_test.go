@@ -87,3 +87,38 @@ func TestKernelRetransmitUpdate(t *testing.T) {
 		t.Fatalf("updated %+v, want segment #15 marked", updated)
 	}
 }
+
+// TestKernelRetransmitNearestWins: the kernel's event for a retransmission
+// by a remote sender comes before its wire copy and just after the
+// original, which arrived out of order: the event goes to the copy
+// nearer to it in time, not to the original.
+func TestKernelRetransmitNearestWins(t *testing.T) {
+	b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().
+		Seg(C, "PA", 3, 1, 2).Seg(C, "PA", 1, 1, 2).Wait(30_000).Retransmit(C, 1, 2).Wait(5_000).Seg(C, "PA", 1, 1, 2)
+	tl := timeline.New(timeline.Options{})
+	feed(tl, b)
+	c := tl.Flush()[0]
+	var marks []bool
+	for _, s := range c.Segments {
+		if s.Len == 2 && s.Seq == b.ISN[C]+1 {
+			marks = append(marks, s.KernelRetransmit)
+		}
+	}
+	if fmt.Sprint(marks) != "[false true]" {
+		t.Fatalf("kernel marks on the two sendings of seq 1: %v, want [false true]", marks)
+	}
+}
+
+// TestKernelRetransmitWithinRTT: a retransmission the kernel made within an
+// RTT of the original is out_of_order to Wireshark's heuristic; the
+// difference is explained, not counted.
+func TestKernelRetransmitWithinRTT(t *testing.T) {
+	b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().
+		Seg(C, "PA", 1, 1, 2).Seg(C, "PA", 3, 1, 2).Seg(C, "PA", 1, 1, 2).Retransmit(C, 1, 2)
+	tl := timeline.New(timeline.Options{})
+	feed(tl, b)
+	s := tl.Flush()[0].Summary
+	if s.Disagreements != 0 || s.Explained[timeline.ExplainWithinRTT] != 1 {
+		t.Fatalf("disagreements %d explained %v; want 0 and within_rtt=1", s.Disagreements, s.Explained)
+	}
+}

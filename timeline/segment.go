@@ -41,7 +41,7 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 		s.Findings = append(s.Findings, analysis.Finding{Kind: analysis.ReusedPorts})
 	}
 	s.KernelKnown = t.opts.KernelRetransmits
-	c.matchPending(s, uint64(t.opts.RetransmitWindow))
+	c.matchPending(s, c.position(s), uint64(t.opts.RetransmitWindow))
 	c.track(s, from)
 	t.res.Segment = s
 }
@@ -69,6 +69,14 @@ func (s *Segment) observed(ev *event.Event) {
 	} else {
 		s.IngressTS = ev.TS
 	}
+}
+
+// position is where s is in Segments, or -1 for the overflow slot.
+func (c *Conn) position(s *Segment) int {
+	if n := len(c.Segments); n > 0 && s == &c.Segments[n-1] {
+		return n - 1
+	}
+	return -1
 }
 
 // sighted remembers when the stack sent a segment (TC egress), for the wire

@@ -13,11 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Our clsact filters: first in line, and recognisable by handle.
-const (
-	filterPrio   = 1
-	filterHandle = 0x7a63
-)
+// Our clsact filters go first in line: priority 1, shared by every
+// tcptracer (cls_bpf keeps several filters under one priority, each with a
+// handle the kernel picks), unless another classifier holds it.
+const filterPrio = 1
 
 type tcIface struct {
 	name  string
@@ -26,12 +25,15 @@ type tcIface struct {
 
 // tcAttachment is everything attached for TC, kept for Close.
 type tcAttachment struct {
-	mode    string
-	ifaces  []tcIface
-	links   []link.Link
-	filters []*netlink.BpfFilter
-	qdiscs  []netlink.Qdisc // clsact qdiscs we created (others' are left alone)
-	nl      *netlink.Handle
+	mode   string
+	ifaces []tcIface
+	links  []link.Link
+	// qdiscs[ifindex] is true when the clsact qdisc there is tcptracer's, so
+	// Close removes it once nothing is attached to it any more.
+	qdiscs map[int]bool
+	self   owner // how our filters are named
+	swept  *Cleanup
+	nl     *netlink.Handle
 }
 
 func (t *Tracer) attachTC() error {
@@ -39,8 +41,12 @@ func (t *Tracer) attachTC() error {
 	if err != nil {
 		return err
 	}
-	a := &tcAttachment{nl: nl}
+	a := &tcAttachment{nl: nl, qdiscs: map[int]bool{}}
 	t.tc = a
+	if a.self, err = selfOwner(); err != nil {
+		return err
+	}
+	a.sweep()
 	if a.ifaces, err = chooseIfaces(nl, t.opts.Ifaces); err != nil {
 		return err
 	}
@@ -59,6 +65,21 @@ func (t *Tracer) attachTC() error {
 	}
 	t.tcHook(refused)
 	return nil
+}
+
+// sweep removes what dead tracers left in the namespace before we add to
+// it: their classifiers would keep running, and trace into nobody's ring.
+// A failure here is reported, not fatal: tracing works beside an orphan.
+func (a *tcAttachment) sweep() {
+	c, err := planCleanup(a.nl, a.self.pidns)
+	if err == nil {
+		err = c.Apply()
+	}
+	if c == nil {
+		c = &Cleanup{}
+	}
+	c.Err = err
+	a.swept = c
 }
 
 // attach tries tcx, then clsact, unless one is forced.
@@ -107,7 +128,8 @@ func (a *tcAttachment) attachTCX(in, eg *ebpf.Program) error {
 
 func (a *tcAttachment) attachClsact(in, eg *ebpf.Program) error {
 	for _, ifc := range a.ifaces {
-		if err := a.ensureClsact(ifc); err != nil {
+		o, err := a.prepareClsact(ifc)
+		if err != nil {
 			return err
 		}
 		for _, d := range []struct {
@@ -115,29 +137,79 @@ func (a *tcAttachment) attachClsact(in, eg *ebpf.Program) error {
 			parent uint32
 			name   string
 		}{{in, netlink.HANDLE_MIN_INGRESS, "ingress"}, {eg, netlink.HANDLE_MIN_EGRESS, "egress"}} {
-			f := &netlink.BpfFilter{
-				FilterAttrs: netlink.FilterAttrs{
-					LinkIndex: ifc.index,
-					Parent:    d.parent,
-					Handle:    filterHandle,
-					Protocol:  unix.ETH_P_ALL,
-					Priority:  filterPrio,
-				},
-				Fd:           d.prog.FD(),
-				Name:         "tcptracer_" + d.name,
-				DirectAction: true,
+			if err := a.addFilter(ifc, d.parent, d.name, d.prog, o); err != nil {
+				return err
 			}
-			if err := a.nl.FilterAdd(f); err != nil {
-				return fmt.Errorf("add clsact %s filter to %s: %w", d.name, ifc.name, err)
-			}
-			a.filters = append(a.filters, f)
 		}
 	}
 	return nil
 }
 
-// ensureClsact adds a clsact qdisc unless the interface already has one.
-func (a *tcAttachment) ensureClsact(ifc tcIface) error {
+// prepareClsact makes sure ifc has a clsact qdisc and decides whether it is
+// tcptracer's: we created it, or every filter on it is a tracer's that says
+// so. A qdisc another tool made, or shares, is never ours to remove.
+func (a *tcAttachment) prepareClsact(ifc tcIface) (owner, error) {
+	created, err := a.ensureClsact(ifc)
+	if err != nil {
+		return owner{}, err
+	}
+	o := a.self
+	if o.qdisc = created; !created {
+		filters, err := listFilters(a.nl, ifc)
+		if err != nil {
+			return owner{}, err
+		}
+		o.qdisc = tracersQdisc(filters)
+	}
+	a.qdiscs[ifc.index] = o.qdisc
+	return o, nil
+}
+
+// addFilter adds one direct-action cls_bpf filter named after its owner.
+// The kernel picks the handle; Close finds the filter again by name.
+func (a *tcAttachment) addFilter(ifc tcIface, parent uint32, dir string, prog *ebpf.Program, o owner) error {
+	there, err := a.nl.FilterList(linkRef(ifc.index), parent)
+	if err != nil {
+		return fmt.Errorf("list clsact %s filters on %s: %w", dir, ifc.name, err)
+	}
+	f := &netlink.BpfFilter{
+		FilterAttrs: netlink.FilterAttrs{
+			LinkIndex: ifc.index,
+			Parent:    parent,
+			Protocol:  unix.ETH_P_ALL,
+			Priority:  choosePrio(there),
+		},
+		Fd:           prog.FD(),
+		Name:         o.filterName(dir),
+		DirectAction: true,
+	}
+	if err := a.nl.FilterAdd(f); err != nil {
+		return fmt.Errorf("add clsact %s filter to %s: %w", dir, ifc.name, err)
+	}
+	return nil
+}
+
+// choosePrio returns filterPrio unless a classifier other than a cls_bpf
+// for every protocol holds it (the kernel refuses to mix them under one
+// priority); then the lowest priority nobody holds.
+func choosePrio(filters []netlink.Filter) uint16 {
+	taken := map[uint16]bool{}
+	for _, f := range filters {
+		if _, ok := f.(*netlink.BpfFilter); ok && f.Attrs().Protocol == unix.ETH_P_ALL {
+			continue
+		}
+		taken[f.Attrs().Priority] = true
+	}
+	p := uint16(filterPrio)
+	for taken[p] && p < 0xffff {
+		p++
+	}
+	return p
+}
+
+// ensureClsact adds a clsact qdisc unless the interface already has one,
+// and says whether it added it.
+func (a *tcAttachment) ensureClsact(ifc tcIface) (bool, error) {
 	q := &netlink.GenericQdisc{
 		QdiscAttrs: netlink.QdiscAttrs{
 			LinkIndex: ifc.index,
@@ -148,12 +220,26 @@ func (a *tcAttachment) ensureClsact(ifc tcIface) error {
 	}
 	err := a.nl.QdiscAdd(q)
 	if errors.Is(err, unix.EEXIST) {
-		return nil
+		return false, a.checkClsact(ifc)
 	}
 	if err != nil {
-		return fmt.Errorf("add clsact qdisc to %s: %w", ifc.name, err)
+		return false, fmt.Errorf("add clsact qdisc to %s: %w", ifc.name, err)
 	}
-	a.qdiscs = append(a.qdiscs, q)
+	return true, nil
+}
+
+// checkClsact explains the one EEXIST that is not a clsact qdisc to adopt:
+// an ingress qdisc holds the same place and has no egress hook.
+func (a *tcAttachment) checkClsact(ifc tcIface) error {
+	qs, err := a.nl.QdiscList(linkRef(ifc.index))
+	if err != nil {
+		return fmt.Errorf("list qdiscs on %s: %w", ifc.name, err)
+	}
+	for _, q := range qs {
+		if q.Attrs().Parent == netlink.HANDLE_CLSACT && q.Type() != "clsact" {
+			return fmt.Errorf("add clsact qdisc to %s: it has an %s qdisc in clsact's place (try --tc tcx)", ifc.name, q.Type())
+		}
+	}
 	return nil
 }
 
@@ -166,17 +252,16 @@ func (a *tcAttachment) closeLinks() error {
 	return errors.Join(errs...)
 }
 
+// close detaches the tcx links, or removes exactly this tracer's clsact
+// filters and the qdiscs that are tcptracer's and left empty.
 func (a *tcAttachment) close() error {
 	errs := []error{a.closeLinks()}
-	for _, f := range a.filters {
-		if err := a.nl.FilterDel(f); err != nil && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("delete clsact filter on ifindex %d: %w", f.LinkIndex, err))
+	if len(a.qdiscs) > 0 {
+		c, err := planRemoval(a.nl, a.ifaces, a.self.same, a.qdiscs)
+		if err == nil {
+			err = c.Apply()
 		}
-	}
-	for _, q := range a.qdiscs {
-		if err := a.nl.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
-			errs = append(errs, fmt.Errorf("delete clsact qdisc on ifindex %d: %w", q.Attrs().LinkIndex, err))
-		}
+		errs = append(errs, err)
 	}
 	a.nl.Close()
 	return errors.Join(errs...)
@@ -216,6 +301,11 @@ func chooseIfaces(nl *netlink.Handle, want []string) ([]tcIface, error) {
 		out = append(out, tcIface{name, l.Attrs().Index})
 	}
 	return out, nil
+}
+
+// linkRef names an interface by index for netlink calls that take a Link.
+func linkRef(index int) netlink.Link {
+	return &netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}}
 }
 
 func netlinkHandle(nsPath string) (*netlink.Handle, error) {

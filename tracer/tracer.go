@@ -149,7 +149,19 @@ func (t *Tracer) Ifaces() []string {
 	return t.tc.names()
 }
 
-// Close detaches and releases everything. It is safe to call twice.
+// Swept reports what dead tracers had left in the namespace and this start
+// removed (and in Err why that failed, which did not stop the start). It
+// is nil when TC was not reached.
+func (t *Tracer) Swept() *Cleanup {
+	if t.tc == nil {
+		return nil
+	}
+	return t.tc.swept
+}
+
+// Close detaches and releases everything this Tracer added, and nothing
+// else: other tracers' and other tools' filters, and a clsact qdisc that
+// was there before, stay. It is safe to call twice.
 func (t *Tracer) Close() error {
 	if t.closed {
 		return nil

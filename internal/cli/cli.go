@@ -48,6 +48,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 	switch {
 	case err == nil:
 		return ExitOK
+	case isClosedPipe(err):
+		return ExitOK
 	case errors.As(err, &ex):
 		return ex.code
 	case errors.Is(err, errUsage):

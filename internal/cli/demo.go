@@ -33,13 +33,12 @@ func runDemo(ctx context.Context, in *invocation, env Env) error {
 	w := newDemoWatch()
 	p := newPipeline(env.Stdout, ro)
 	p.watch = w.see
-	done := make(chan error, 1)
 	t, err := tracer.New(o)
 	if err != nil {
 		return err
 	}
 	l := startLive(p.count, env.Stderr)
-	go func() { done <- t.Run(ctx, p) }()
+	done := runTracer(ctx, t, p)
 	err = demoSession(ctx, env, w)
 	cancel()
 	err = errors.Join(err, finishTrace(t, <-done, p))

@@ -247,8 +247,8 @@ func readmeCommandLines(doc string) []string {
 			continue
 		}
 		for _, m := range inlineCode.FindAllStringSubmatch(line, -1) {
-			if !isSynopsis(m[1]) {
-				out = append(out, m[1])
+			if cmd := strings.ReplaceAll(m[1], `\|`, "|"); !isSynopsis(cmd) { // \| in a table cell
+				out = append(out, cmd)
 			}
 		}
 	}

@@ -71,8 +71,8 @@ var flagSpecs = []flagSpec{
 	{name: "tc", arg: "MODE", kind: kindEnum, def: "auto", values: []string{"auto", "tcx", "clsact"},
 		cmds:  []string{"", "verify", "demo"},
 		usage: "how to attach TC: tcx (Linux 6.6+), clsact (qdisc and cls_bpf filter), or auto (tcx, else clsact)"},
-	{name: "netns", arg: "PATH", kind: kindString, defDoc: "the current one", complete: "file", cmds: tracing,
-		usage: "attach TC to the interfaces of the network namespace at PATH (e.g. /run/netns/NAME)"},
+	{name: "netns", arg: "PATH", kind: kindString, defDoc: "the current one", complete: "file", cmds: []string{"", "verify", "cleanup"},
+		usage: "the network namespace (its path, e.g. /run/netns/NAME) to attach TC in, or for cleanup to look in"},
 	{name: "ring-size", arg: "SIZE", kind: kindSize, def: "8M", cmds: []string{"", "verify", "demo"},
 		usage: "ring buffer size: a power of two from 4K to 1G, in bytes or with a K, M or G suffix"},
 	{name: "format", arg: "F", kind: kindEnum, def: "json", perCmd: map[string]string{"verify": "text"}, values: []string{"json", "text"},
@@ -95,6 +95,8 @@ var flagSpecs = []flagSpec{
 		usage: "the bytes to send"},
 	{name: "timeout", arg: "D", kind: kindDuration, def: "5s", cmds: []string{"echo-client"},
 		usage: "give up after D"},
+	{name: "apply", kind: kindBool, cmds: []string{"cleanup"},
+		usage: "remove what killed tracers left, instead of only listing it"},
 	{name: "version", kind: kindBool, cmds: []string{""}, usage: "print the version and exit"},
 }
 
@@ -130,6 +132,10 @@ func init() {
 			doc: "Accept connections and echo what each sends until it closes.", run: runEchoServer},
 		{name: "echo-client", summary: "connect, send the payload, read the echo, close",
 			doc: "Connect, send the payload, read it back, close; exit 1 if the echo differs.", run: runEchoClient},
+		{name: "cleanup", summary: "list what killed tracers left attached; --apply removes it",
+			doc: "List the clsact filters and qdiscs that tracers killed by SIGKILL or a crash left attached (a running " +
+				"tracer's filters and other tools' are listed as left alone), and with --apply remove them. A dry run by default.",
+			run: runCleanup},
 		{name: "help", args: "[COMMAND]", nargs: -1, summary: "this text, or a command's flags",
 			doc: "Print the top-level help, or a command's help.", run: runHelp},
 	}

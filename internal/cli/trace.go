@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -93,6 +94,8 @@ func runTrace(ctx context.Context, in *invocation, env Env) error {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
+	ctx, stop := stopWhenReaderGone(ctx, env.Stdout)
+	defer stop()
 	p := newPipeline(env.Stdout, ro)
 	l := startLive(p.count, env.Stderr)
 	err = trace(ctx, o, p, env.Stderr)
@@ -137,6 +140,8 @@ func trace(ctx context.Context, o tracer.Options, p *pipeline, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	defer t.Close() // on a panic too; after finishTrace it does nothing
+	reportSwept(t.Swept(), stderr)
 	if isTerminal(stderr) {
 		fmt.Fprintf(stderr, "tcptracer: %s; Ctrl-C to stop\n", describe(t, o))
 	}
@@ -158,14 +163,51 @@ func describe(t *tracer.Tracer, o tracer.Options) string {
 	return fmt.Sprintf("tracing %s on %s (%s)", port, strings.Join(t.Ifaces(), ","), strings.Join(modes, ", "))
 }
 
-// finishTrace detaches, then reports what is still open.
+// runTracer streams on a goroutine of its own. A panic there detaches
+// before it ends the process: no deferred Close elsewhere would run.
+func runTracer(ctx context.Context, t *tracer.Tracer, p *pipeline) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Close()
+				panic(r)
+			}
+		}()
+		done <- t.Run(ctx, p)
+	}()
+	return done
+}
+
+// reportSwept tells what the start removed that killed tracers had left.
+func reportSwept(c *tracer.Cleanup, stderr io.Writer) {
+	if c == nil {
+		return
+	}
+	for _, f := range c.Remove {
+		fmt.Fprintf(stderr, "tcptracer: removed %s\n", f)
+	}
+	for _, q := range c.Qdiscs {
+		fmt.Fprintf(stderr, "tcptracer: removed the clsact qdisc on %s that a killed tracer had added\n", q)
+	}
+	if c.Err != nil {
+		fmt.Fprintf(stderr, "tcptracer: warning: removing what killed tracers left: %v (see tcptracer cleanup)\n", c.Err)
+	}
+}
+
+// finishTrace detaches, then reports what is still open. A closed stdout
+// (EPIPE) ends the run cleanly; there is nowhere left to report to.
 func finishTrace(t *tracer.Tracer, runErr error, p *pipeline) error {
 	closeErr := t.Close()
+	if closeErr != nil {
+		closeErr = fmt.Errorf("detach: %w", closeErr)
+		if runErr != nil && !isClosedPipe(runErr) {
+			return errors.Join(runErr, closeErr)
+		}
+		return closeErr
+	}
 	if runErr != nil {
 		return runErr
-	}
-	if closeErr != nil {
-		return fmt.Errorf("detach: %w", closeErr)
 	}
 	return p.finish()
 }

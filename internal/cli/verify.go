@@ -61,6 +61,7 @@ func verifyTrace(ctx context.Context, o tracer.Options, p *pipeline, cmd []strin
 	if err != nil {
 		return nil, err
 	}
+	reportSwept(t.Swept(), env.Stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := make(chan struct{})
@@ -69,8 +70,7 @@ func verifyTrace(ctx context.Context, o tracer.Options, p *pipeline, cmd []strin
 			close(started)
 		}
 	}
-	done := make(chan error, 1)
-	go func() { done <- t.Run(ctx, p) }()
+	done := runTracer(ctx, t, p)
 	var cmdErr error
 	if len(cmd) > 0 {
 		select {

@@ -14,10 +14,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +45,8 @@ func TestMain(m *testing.M) {
 	case "cli":
 		self, _ := os.Executable()
 		os.Exit(cli.Run(signalContext(), os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Self: self}))
+	case "cli-panic": // the command, with an output that panics after the start line
+		os.Exit(cli.Run(signalContext(), os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: &panicWriter{w: os.Stdout}, Stderr: os.Stderr}))
 	}
 	os.Exit(m.Run())
 }
@@ -80,7 +81,21 @@ func runClient() int {
 	return 0
 }
 
+// panicWriter passes the first write on and panics at the second: a bug
+// in the output path, in the middle of a trace.
+type panicWriter struct {
+	w      io.Writer
+	writes int
+}
+
+func (p *panicWriter) Write(b []byte) (int, error) {
+	if p.writes++; p.writes > 1 {
+		panic("test: output failed")
+	}
+	return p.w.Write(b)
+}
+
 func signalContext() context.Context {
-	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, _ := cli.SignalContext(context.Background())
 	return ctx
 }
