@@ -16,10 +16,11 @@ const tagline = "tcptracer: trace TCP connections with eBPF, one JSON object per
 
 // Facts every form of the help states (help, man page).
 const (
-	exitText = "Exit status: 0 success; 1 a runtime error, a failed verdict or a failed expectation " +
-		"(verify, analyze); 2 a bad command line."
-	rootText = "Tracing (tcptracer, verify, demo) needs root: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN. " +
-		"analyze, echo-server, echo-client and help do not; verify --user runs COMMAND without root."
+	exitText = "Exit status: 0 success, a trace stopped by a signal, --duration or a closed stdout included; " +
+		"1 a runtime error, a failed verdict or expectation (verify, analyze) or a failed cleanup --apply; " +
+		"2 a bad command line (or a panic)."
+	rootText = "Tracing (tcptracer, verify, demo) needs root: CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN; cleanup " +
+		"needs CAP_NET_ADMIN. analyze, echo-server, echo-client and help need nothing; verify --user runs COMMAND without root."
 )
 
 // synopsis is the command's usage line.
