@@ -37,7 +37,7 @@ func runDemo(ctx context.Context, in *invocation, env Env) error {
 	if err != nil {
 		return err
 	}
-	l := startLive(p.count, env.Stderr)
+	l := startLive(p, env)
 	done := runTracer(ctx, t, p)
 	err = demoSession(ctx, env, w)
 	cancel()

@@ -60,11 +60,33 @@ type live struct {
 	begin    time.Time
 }
 
-func startLive(c *counters, stderr io.Writer) *live {
+// startLive shows the run of p on env.Stderr. When stdout is a terminal
+// too (the same screen, in practice), the pipeline clears the status line
+// before it writes, so output never lands after the status text.
+func startLive(p *pipeline, env Env) *live {
+	l := newLive(p.count, env.Stderr)
+	if l.terminal && isTerminal(env.Stdout) {
+		p.hold = l.hold
+	}
+	return l
+}
+
+func newLive(c *counters, stderr io.Writer) *live {
 	l := &live{c: c, w: stderr, terminal: isTerminal(stderr), stop: make(chan struct{}), begin: time.Now()}
 	l.done.Add(1)
 	go l.loop()
 	return l
+}
+
+// hold clears the status line and keeps it off the screen until release:
+// the next tick draws it again, below what was written meanwhile.
+func (l *live) hold() (release func()) {
+	l.mu.Lock()
+	if l.shown {
+		fmt.Fprint(l.w, "\r\x1b[K")
+		l.shown = false
+	}
+	return l.mu.Unlock
 }
 
 func (l *live) loop() {

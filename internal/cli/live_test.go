@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +11,7 @@ import (
 
 	"tcptracer/event"
 	"tcptracer/internal/ptytest"
+	"tcptracer/report"
 )
 
 var (
@@ -30,7 +33,7 @@ func TestLiveOnTerminal(t *testing.T) {
 	master, slave := ptytest.Open(t)
 	screen := ptytest.Read(master)
 	c := newCounters()
-	l := startLive(c, slave)
+	l := newLive(c, slave)
 	c.count(&event.Event{Type: event.TypeStart}, 0, 0, 0)
 	if out := screen.WaitFor("events/s"); !statusRe.MatchString(out) {
 		t.Fatalf("no status line on the terminal: %q", out)
@@ -50,7 +53,7 @@ func TestLiveNotOnTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newCounters()
-	l := startLive(c, f)
+	l := newLive(c, f)
 	feed(c)
 	l.tick(1e9) // what the ticker does each second
 	l.finish()
@@ -71,9 +74,36 @@ func TestLiveNotOnTerminal(t *testing.T) {
 // A run that never started (it failed first) prints no tally.
 func TestLiveNoTallyWithoutStart(t *testing.T) {
 	var b strings.Builder
-	l := startLive(newCounters(), &b)
+	l := newLive(newCounters(), &b)
 	l.finish()
 	if b.Len() != 0 {
 		t.Errorf("output %q from a run that never started", b.String())
+	}
+}
+
+// With stdout on the same terminal, output clears the status line first,
+// so no line of output starts after the status text.
+func TestLiveClearsBeforeOutput(t *testing.T) {
+	master, tty := ptytest.Open(t)
+	screen := ptytest.Read(master)
+	p := newPipeline(tty, report.Options{Format: report.Text})
+	l := startLive(p, Env{Stdout: tty, Stderr: tty})
+	if p.hold == nil {
+		t.Fatal("stdout and stderr on one terminal, but output does not clear the status line")
+	}
+	p.count.count(&event.Event{Type: event.TypeStart}, 0, 0, 0)
+	screen.WaitFor("events/s")
+	fmt.Fprint(p.text, "OUTPUT LINE\n")
+	if err := p.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	out := screen.WaitFor("OUTPUT LINE")
+	l.finish()
+	if !strings.Contains(out, "lost\r\x1b[KOUTPUT LINE") {
+		t.Errorf("output not on a cleared line: %q", out)
+	}
+	p2 := newPipeline(io.Discard, report.Options{Format: report.JSON})
+	if startLive(p2, Env{Stdout: io.Discard, Stderr: tty}).finish(); p2.hold != nil {
+		t.Error("stdout not a terminal, yet output holds the status line")
 	}
 }

@@ -29,6 +29,10 @@ type pipeline struct {
 	watch   func(ev *event.Event)
 	open    atomic.Int64 // connections not yet ended, for other goroutines
 	count   *counters    // for the live view and the exit tally
+	// hold, if set, is called before output is written to a terminal that
+	// also shows the status line; it clears the line and returns the
+	// function that lets the status line be drawn again.
+	hold func() (release func())
 }
 
 func newPipeline(stdout io.Writer, o report.Options) *pipeline {
@@ -63,10 +67,22 @@ func (p *pipeline) HandleEvent(ev *event.Event) error {
 }
 
 func (p *pipeline) Flush() error {
+	if p.hold != nil && p.pending() {
+		defer p.hold()()
+	}
 	if p.json != nil {
 		return p.json.Flush()
 	}
 	return p.text.Flush()
+}
+
+// pending says whether output is buffered, waiting for Flush.
+func (p *pipeline) pending() bool {
+	if p.json != nil {
+		b, ok := p.json.Lines().(interface{ Buffered() int })
+		return !ok || b.Buffered() > 0
+	}
+	return p.text.Buffered() > 0
 }
 
 // finish reports the connections still open and flushes.
@@ -97,7 +113,7 @@ func runTrace(ctx context.Context, in *invocation, env Env) error {
 	ctx, stop := stopWhenReaderGone(ctx, env.Stdout)
 	defer stop()
 	p := newPipeline(env.Stdout, ro)
-	l := startLive(p.count, env.Stderr)
+	l := startLive(p, env)
 	err = trace(ctx, o, p, env.Stderr)
 	l.finish()
 	return err

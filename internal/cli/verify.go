@@ -46,7 +46,7 @@ func runVerify(ctx context.Context, in *invocation, env Env) error {
 		defer cancel()
 	}
 	p := newPipeline(env.Stdout, ro)
-	l := startLive(p.count, env.Stderr)
+	l := startLive(p, env)
 	cmdErr, err := verifyTrace(ctx, o, p, cmd, in.dur("grace"), env, run)
 	l.finish()
 	if err != nil {
