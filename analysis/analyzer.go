@@ -9,6 +9,9 @@ const (
 	maxUnacked           = 256        // unacknowledged segments remembered per direction
 )
 
+// maxWindowShift is the largest window scale shift RFC 7323 allows.
+const maxWindowShift = 14
+
 // Window scale states, as Wireshark keeps them.
 const (
 	wsUnknown = -1 // no SYN seen: the shift is not known
@@ -191,7 +194,8 @@ func (c *Conn) handshake(s *Seg, fwd, rev *flow) {
 	if s.has(event.SYN) {
 		fwd.ws = wsUnknown
 		if s.Opts.HasWS {
-			fwd.ws = int(s.Opts.WScale)
+			// RFC 7323 2.3: a shift above 14 is used as 14.
+			fwd.ws = min(int(s.Opts.WScale), maxWindowShift)
 		}
 		switch {
 		case fwd.ws == wsUnknown:
