@@ -46,7 +46,7 @@ func TestKernelRetransmit(t *testing.T) {
 			timeline.Options{}, 0, 0, 0, true, map[string]int{timeline.ExplainNotOnWire: 1}},
 		{"kernel only, the wire carried the bytes for the first time", retx().Seg(C, "PA", 3, 1, 2).Retransmit(C, 3, 2),
 			timeline.Options{}, 0, 1, 0, true, map[string]int{timeline.ExplainOriginalNotSeen: 1}},
-		{"kernel event too far from the segment", retxMid().Retransmit(C, 1, 2).Wait(50e6).Seg(C, "PA", 1, 1, 2),
+		{"kernel event too far from the segment", retxMid().Retransmit(C, 1, 2).Wait(500e6).Seg(C, "PA", 1, 1, 2),
 			timeline.Options{}, 1, 0, 2, true, nil},
 		{"lost records explain a difference", retxMid().Lost(5).Seg(C, "PA", 1, 1, 2),
 			timeline.Options{KernelRetransmits: true}, 1, 0, 0, true, map[string]int{timeline.ExplainLostRecords: 1}},

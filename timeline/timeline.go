@@ -27,8 +27,11 @@ type Options struct {
 	// ladder; later ones are still analysed and counted. Default 10000.
 	MaxSegments int
 	// RetransmitWindow is how far apart in time a kernel retransmit event
-	// and a segment with the same seq and len may be and still match.
-	// Default 10ms.
+	// and the wire segments of its range may be and still match; of
+	// several sendings within it, the nearest to the event wins. Default
+	// 100ms: well below the 200ms minimum RTO that separates two
+	// retransmissions by timer, and wide enough for a slow (emulated)
+	// machine between the transmission and the tracepoint.
 	RetransmitWindow time.Duration
 	// KernelRetransmits says the retransmit tracepoint is attached, so a
 	// segment without a kernel event is known not to be a retransmission.
@@ -51,7 +54,7 @@ func (o *Options) defaults() {
 		o.MaxSegments = 10000
 	}
 	if o.RetransmitWindow <= 0 {
-		o.RetransmitWindow = 10 * time.Millisecond
+		o.RetransmitWindow = 100 * time.Millisecond
 	}
 }
 
