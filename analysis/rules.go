@@ -8,23 +8,23 @@ import (
 
 // ruleState is what the TCP rules need per direction.
 type ruleState struct {
-	isn    uint32
+	isn    event.Seq
 	isnSet bool // from this side's SYN, or the connect event
 
-	next     uint32 // where this side's next new segment must start
+	next     event.Seq // where this side's next new segment must start
 	nextSet  bool
 	nextRule Rule   // which rule a wrong start breaks
 	nextFrom uint64 // the segment that set next
 	nextSeen bool   // a segment already started at next
 
-	maxEnd uint32 // highest seq + len (+1 for SYN/FIN) ever sent
+	maxEnd event.Seq // highest seq + len (+1 for SYN/FIN) ever sent
 	maxSet bool
 
 	awaitHandshakeAck bool // the peer sent its SYN-ACK; this side's first ACK must ack it
 }
 
 // rel renders a sequence number relative to the side's ISN when known.
-func (rs *ruleState) rel(v uint32) string {
+func (rs *ruleState) rel(v event.Seq) string {
 	if rs.isnSet {
 		return fmt.Sprintf("%d (rel)", v-rs.isn)
 	}
@@ -41,7 +41,7 @@ func (c *Conn) checkRules(s *Seg, fwd, rev *flow, r *Result) {
 	if s.has(event.ACK) && !handshakeBroken {
 		c.ackRange(s, p, r)
 	}
-	if !f.maxSet || seqGT(s.end(), f.maxEnd) {
+	if !f.maxSet || s.end().GT(f.maxEnd) {
 		f.maxEnd, f.maxSet = s.end(), true
 	}
 }
@@ -79,7 +79,7 @@ func (c *Conn) handshakeRules(s *Seg, f, p *ruleState, r *Result) bool {
 // is how SYN and FIN consume one number and data advances by its length.
 func (c *Conn) continuity(s *Seg, f *ruleState, r *Result) {
 	if f.nextSet && !c.repeats(s, f) && s.Seq != f.next {
-		if !(c.Lossy && seqGT(s.Seq, f.next)) {
+		if !(c.Lossy && s.Seq.GT(f.next)) {
 			r.Violations = append(r.Violations, Violation{f.nextRule, s.Index,
 				fmt.Sprintf("seq %s, want %s after #%d", f.rel(s.Seq), f.rel(f.next), f.nextFrom)})
 		}
@@ -91,7 +91,7 @@ func (c *Conn) continuity(s *Seg, f *ruleState, r *Result) {
 	if s.Len == 0 && !s.has(event.SYN|event.FIN) {
 		return
 	}
-	if !f.nextSet || seqGT(s.end(), f.next) {
+	if !f.nextSet || s.end().GT(f.next) {
 		f.next, f.nextSet, f.nextFrom, f.nextSeen = s.end(), true, s.Index, false
 		f.nextRule = DataAdvancesSeq
 		switch {
@@ -107,7 +107,7 @@ func (c *Conn) continuity(s *Seg, f *ruleState, r *Result) {
 // retransmission of sequence space already sent, or a keep-alive (after
 // data, or once the segment after a SYN or FIN started where it should).
 func (c *Conn) repeats(s *Seg, f *ruleState) bool {
-	if (s.Len > 0 || s.has(event.SYN|event.FIN)) && seqLT(s.Seq, f.next) {
+	if (s.Len > 0 || s.has(event.SYN|event.FIN)) && s.Seq.LT(f.next) {
 		return true
 	}
 	plain := !s.has(event.SYN | event.FIN)
@@ -122,12 +122,12 @@ func (c *Conn) ackRange(s *Seg, p *ruleState, r *Result) {
 	if !known && p.isnSet {
 		upper, known = p.isn+1, true
 	}
-	if known && seqGT(s.Ack, upper) && !c.Lossy {
+	if known && s.Ack.GT(upper) && !c.Lossy {
 		r.Violations = append(r.Violations, Violation{AckInRange, s.Index,
 			fmt.Sprintf("ack %s beyond the peer's highest %s", p.rel(s.Ack), p.rel(upper))})
 		return
 	}
-	if p.isnSet && seqLT(s.Ack, p.isn) {
+	if p.isnSet && s.Ack.LT(p.isn) {
 		r.Violations = append(r.Violations, Violation{AckInRange, s.Index,
 			fmt.Sprintf("ack %s before the peer's ISN", p.rel(s.Ack))})
 	}

@@ -55,22 +55,6 @@ func (d Dir) String() string {
 	return "ingress"
 }
 
-// TCP header flag bits, as in the 9-bit flags field (NS is bit 8).
-const (
-	FIN uint16 = 1 << iota
-	SYN
-	RST
-	PSH
-	ACK
-	URG
-	ECE
-	CWR
-	NS
-)
-
-// FlagNames lists the flag names in bit order, FIN first.
-var FlagNames = [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS"}
-
 // PIDSource says where an event's pid came from.
 type PIDSource uint8
 
@@ -163,14 +147,27 @@ type Event struct {
 	// Lost: reservations that failed.
 	Count uint64
 
-	// Annotations filled in user space.
-	Conn      uint64 // stable connection id; 0 if none
-	SeqRel    uint32
-	AckRel    uint32
-	HasSeqRel bool
-	HasAckRel bool
-	DupOf     uint64 // second observation of one loopback segment (egress then ingress on lo): the Index of the first; 0 otherwise
-	Index     uint64 // 1-based position of this event in the stream
+	// Annotations filled in user space by conn.Tracker, the one
+	// connection model; later stages read them and recompute none.
+	Conn uint64 // stable connection id; 0 if none
+	// Side is which end of connection Conn the event's source
+	// (Saddr:Sport) is: the sender of a segment, the local socket of a
+	// socket event. RolesGuessed says no SYN, SYN-ACK, connect or socket
+	// state told the roles (tracing started mid-connection), so Side is
+	// a guess. Both are meaningful only when Conn is not 0.
+	Side         Side
+	RolesGuessed bool
+	// SeqRel is Seq relative to the sender's base, AckRel is Ack relative
+	// to the receiver's (Wireshark's relative numbers). RelDerived says a
+	// base they use was derived (the kernel's snd_una/rcv_nxt, or the
+	// first numbers seen) because the SYN and connect were missed.
+	SeqRel     uint32
+	AckRel     uint32
+	HasSeqRel  bool
+	HasAckRel  bool
+	RelDerived bool
+	DupOf      uint64 // second observation of one loopback segment (egress then ingress on lo): the Index of the first; 0 otherwise
+	Index      uint64 // 1-based position of this event in the stream
 
 	// Start.
 	Start *Start
@@ -199,27 +196,4 @@ type Hook struct {
 type Refusal struct {
 	Mode   string
 	Reason string
-}
-
-var stateNames = [...]string{
-	"", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-	"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE",
-}
-
-// StateName returns the kernel's name for a TCP state number.
-func StateName(s uint8) string {
-	if int(s) < len(stateNames) && s > 0 {
-		return stateNames[s]
-	}
-	return "UNKNOWN"
-}
-
-// ParseState is the inverse of StateName; it returns 0 for an unknown name.
-func ParseState(s string) uint8 {
-	for i, n := range stateNames {
-		if i > 0 && n == s {
-			return uint8(i)
-		}
-	}
-	return 0
 }

@@ -9,11 +9,7 @@ const maxPendingRetx = 64
 // fires after the skb was handed to the device, so the segment is usually
 // already here; otherwise the event waits for it.
 func (c *Conn) kernelRetransmit(ev *event.Event, window uint64) *Segment {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return nil
-	}
-	k := kernelRetx{ts: ev.TS, side: side, seq: ev.Seq, len: ev.Len}
+	k := kernelRetx{ts: ev.TS, side: ev.Side, seq: event.Seq(ev.Seq), len: ev.Len}
 	for i := len(c.Segments) - 1; i >= 0; i-- {
 		s := &c.Segments[i]
 		if !near(s.TS, k.ts, window) {
@@ -52,7 +48,7 @@ func (k *kernelRetx) matches(s *Segment) bool {
 	if s.From != k.side || s.Seq != k.seq {
 		return false
 	}
-	return k.len == s.Len || k.len == s.End()-s.Seq
+	return k.len == s.Len || k.len == uint32(s.End().Diff(s.Seq))
 }
 
 func near(a, b, window uint64) bool {

@@ -7,10 +7,7 @@ import (
 
 // segment handles one TC observation of a segment.
 func (t *Timeline) segment(c *Conn, ev *event.Event) {
-	from, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return
-	}
+	from := ev.Side
 	if ev.DupOf != 0 {
 		c.duplicate(ev)
 		return
@@ -19,7 +16,6 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 		c.opened = true
 	}
 	s := c.record(ev, from)
-	c.relative(s, ev)
 	res := c.an.Segment(analysis.Seg{Index: s.Index, TS: s.TS, From: int(from), Seq: s.Seq, Ack: s.Ack,
 		Flags: s.Flags, Len: s.Len, Win: ev.Win, Opts: ev.Opts})
 	s.Findings, s.Violations, s.Retransmission = res.Findings, res.Violations, res.Retransmission
@@ -36,7 +32,8 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 // record stores the segment (or reuses the overflow slot past the cap).
 func (c *Conn) record(ev *event.Event, from Side) *Segment {
 	seg := Segment{Index: ev.Index, TS: ev.TS, From: from, Dir: ev.Dir, Iface: ev.Iface,
-		Seq: ev.Seq, Ack: ev.Ack, Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts}
+		Seq: event.Seq(ev.Seq), Ack: event.Seq(ev.Ack), Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts,
+		SeqRel: ev.SeqRel, AckRel: ev.AckRel, HasAck: ev.HasAckRel, Derived: ev.RelDerived}
 	seg.observed(ev)
 	if len(c.Segments) >= c.segCap {
 		c.Truncated++
@@ -75,46 +72,20 @@ func (c *Conn) byIndex(idx uint64) *Segment {
 	return nil
 }
 
-// relative sets the segment's relative numbers, choosing each direction's
-// base on first sight: the SYN's seq, else one before the first seq (or
-// the peer's first ack), marked derived.
-func (c *Conn) relative(s *Segment, ev *event.Event) {
-	f, p := &c.Flows[s.From], &c.Flows[s.From.peer()]
-	if s.Flags&event.SYN != 0 && (!f.ISNKnown || f.ISNDerived) {
-		f.setBase(s.Seq, "syn", false)
-	}
-	if !f.ISNKnown {
-		f.setBase(s.Seq-1, "segment", true)
-	}
-	if s.Flags&event.ACK != 0 && !p.ISNKnown {
-		p.setBase(s.Ack-1, "segment", true)
-	}
-	s.SeqRel = s.Seq - f.ISN
-	s.Derived = f.ISNDerived
-	if s.Flags&event.ACK != 0 {
-		s.AckRel, s.HasAck = s.Ack-p.ISN, true
-		s.Derived = s.Derived || p.ISNDerived
-	}
-}
-
-func (f *Flow) setBase(isn uint32, from string, derived bool) {
-	f.ISN, f.ISNKnown, f.ISNDerived, f.ISNFrom = isn, true, derived, from
-}
-
 // track updates the per-direction numbers and the closing state.
 func (c *Conn) track(s *Segment, from Side) {
 	f := &c.Flows[from]
 	f.Segments++
-	end := s.End()
-	if !f.seqSet || seqGT(end, f.NextSeq) {
-		if f.seqSet && seqGT(s.Seq+s.Len, f.NextSeq) {
-			f.Bytes += uint64(s.Seq + s.Len - max32(s.Seq, f.NextSeq))
+	end, dataEnd := s.End(), s.Seq.Add(s.Len)
+	if !f.seqSet || end.GT(f.NextSeq) {
+		if f.seqSet && dataEnd.GT(f.NextSeq) {
+			f.Bytes += uint64(dataEnd.Diff(s.Seq.Max(f.NextSeq)))
 		} else if !f.seqSet {
 			f.Bytes += uint64(s.Len)
 		}
 		f.NextSeq = end
 	}
-	if !f.seqSet || seqGT(s.Seq, f.HighSeq) {
+	if !f.seqSet || s.Seq.GT(f.HighSeq) {
 		f.HighSeq = s.Seq
 	}
 	f.seqSet = true
@@ -124,13 +95,6 @@ func (c *Conn) track(s *Segment, from Side) {
 	f.Window, f.Scaled = s.Win, s.WinScaled
 	c.handshakeMarks(s)
 	c.closing(s, from)
-}
-
-func max32(a, b uint32) uint32 {
-	if seqGT(a, b) {
-		return a
-	}
-	return b
 }
 
 // handshakeMarks remembers the SYN, SYN-ACK and final ACK for the RTTs.
@@ -151,7 +115,7 @@ func (c *Conn) handshakeMarks(s *Segment) {
 
 // closing tracks FINs, their ACKs and RSTs, and who closed first.
 func (c *Conn) closing(s *Segment, from Side) {
-	peer := from.peer()
+	peer := from.Peer()
 	if s.Flags&event.FIN != 0 && !c.fin[from] {
 		c.fin[from], c.finEnd[from] = true, s.End()
 		c.closedBy(from)
@@ -160,7 +124,7 @@ func (c *Conn) closing(s *Segment, from Side) {
 		c.rst = true
 		c.closedBy(from)
 	}
-	if s.Flags&event.ACK != 0 && c.fin[peer] && !seqLT(s.Ack, c.finEnd[peer]) {
+	if s.Flags&event.ACK != 0 && c.fin[peer] && s.Ack.GE(c.finEnd[peer]) {
 		c.finAcked[peer] = true
 	}
 }
@@ -170,6 +134,3 @@ func (c *Conn) closedBy(s Side) {
 		c.closer, c.closerSet = s, true
 	}
 }
-
-func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
-func seqGT(a, b uint32) bool { return int32(a-b) > 0 }

@@ -4,26 +4,24 @@ import (
 	"tcptracer/event"
 )
 
-var (
-	stListen      = event.ParseState("LISTEN")
-	stSynSent     = event.ParseState("SYN_SENT")
-	stSynRecv     = event.ParseState("SYN_RECV")
-	stEstablished = event.ParseState("ESTABLISHED")
-	stFinWait1    = event.ParseState("FIN_WAIT1")
-	stFinWait2    = event.ParseState("FIN_WAIT2")
-	stClosing     = event.ParseState("CLOSING")
-	stTimeWait    = event.ParseState("TIME_WAIT")
-	stClose       = event.ParseState("CLOSE")
-	stCloseWait   = event.ParseState("CLOSE_WAIT")
-	stLastAck     = event.ParseState("LAST_ACK")
+const (
+	stListen      = event.StateListen
+	stSynSent     = event.StateSynSent
+	stSynRecv     = event.StateSynRecv
+	stEstablished = event.StateEstablished
+	stFinWait1    = event.StateFinWait1
+	stFinWait2    = event.StateFinWait2
+	stClosing     = event.StateClosing
+	stTimeWait    = event.StateTimeWait
+	stClose       = event.StateClose
+	stCloseWait   = event.StateCloseWait
+	stLastAck     = event.StateLastAck
 )
 
-// connect records the client's ISN and owner from tcp_v4_connect.
+// connect records the client's owner from tcp_v4_connect, and its ISN
+// for the analyzer's handshake rules.
 func (c *Conn) connect(ev *event.Event) {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return
-	}
+	side := ev.Side
 	c.opened = true
 	c.ConnRet = ev.Ret
 	if ev.PIDSrc == event.PIDOwner { // connect runs in the owner's context
@@ -32,11 +30,7 @@ func (c *Conn) connect(ev *event.Event) {
 	if ev.ISN == 0 && ev.Ret != 0 {
 		return
 	}
-	f := &c.Flows[side]
-	if !f.ISNKnown || f.ISNDerived {
-		f.setBase(ev.ISN, "connect", false)
-	}
-	c.an.SetISN(int(side), ev.ISN)
+	c.an.SetISN(int(side), event.Seq(ev.ISN))
 }
 
 // owner keeps the best attribution seen for a side: owner beats current.
@@ -50,17 +44,13 @@ func (c *Conn) owner(side Side, ev *event.Event) {
 
 // state records a socket's state change and pairs it with its cause.
 func (c *Conn) state(ev *event.Event) {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return
-	}
+	side := ev.Side
 	if ev.OldState == stClose && ev.NewState == stSynSent {
 		c.opened = true
 	}
 	c.owner(side, ev)
-	c.kernelBase(side, ev)
 	sc := StateChange{Index: ev.Index, TS: ev.TS, Side: side, Old: ev.OldState, New: ev.NewState,
-		SndUna: ev.SndUna, SndNxt: ev.SndNxt, RcvNxt: ev.RcvNxt}
+		SndUna: event.Seq(ev.SndUna), SndNxt: event.Seq(ev.SndNxt), RcvNxt: event.Seq(ev.RcvNxt)}
 	sc.Cause = c.cause(side, &sc)
 	c.States = append(c.States, sc)
 	c.sock[side], c.sockKnown[side] = ev.NewState, true
@@ -72,14 +62,10 @@ func (c *Conn) state(ev *event.Event) {
 // rcvState identifies the segment tcp_rcv_state_process handled, so the
 // state changes that follow on that socket pair with it.
 func (c *Conn) rcvState(ev *event.Event) {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return
-	}
-	c.kernelBase(side, ev)
+	side := ev.Side
 	for i := len(c.Segments) - 1; i >= 0 && i >= len(c.Segments)-16; i-- {
 		s := &c.Segments[i]
-		if s.From != side && s.Seq == ev.Seq && s.Ack == ev.Ack && s.Flags == ev.Flags && s.Len == ev.Len {
+		if s.From != side && s.Seq == event.Seq(ev.Seq) && s.Ack == event.Seq(ev.Ack) && s.Flags == ev.Flags && s.Len == ev.Len {
 			s.RcvOldState = ev.OldState
 			c.lastRcv[side] = i
 			return
@@ -87,30 +73,12 @@ func (c *Conn) rcvState(ev *event.Event) {
 	}
 }
 
-// kernelBase derives relative bases from the kernel's view when tracing
-// started mid-connection and no segment of that direction was seen yet.
-func (c *Conn) kernelBase(side Side, ev *event.Event) {
-	switch ev.OldState {
-	case 0, stClose, stListen, stSynSent:
-		return // the handshake will give the real ISNs
-	}
-	if f := &c.Flows[side]; !f.ISNKnown && ev.SndUna != 0 {
-		f.setBase(ev.SndUna-1, "kernel", true)
-	}
-	if p := &c.Flows[side.peer()]; !p.ISNKnown && ev.RcvNxt != 0 {
-		p.setBase(ev.RcvNxt-1, "kernel", true)
-	}
-}
-
 // reset counts the kernel's reset events, to set beside the RST segments
 // on the wire; a received one closes like a RST.
 func (c *Conn) reset(ev *event.Event) {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
+	side := ev.Side
 	if ev.Reason == event.ResetReceived {
 		c.rstRecv++
-	}
-	if !ok {
-		return
 	}
 	c.owner(side, ev)
 	switch ev.Reason {
@@ -118,7 +86,7 @@ func (c *Conn) reset(ev *event.Event) {
 		c.rstSent[side]++
 	case event.ResetReceived:
 		c.rst = true
-		c.closedBy(side.peer())
+		c.closedBy(side.Peer())
 	}
 }
 

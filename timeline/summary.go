@@ -80,7 +80,7 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 	s := &Summary{Conn: c.ID, Client: c.Client, Server: c.Server, RolesGuessed: c.RolesGuessed,
 		Opened: c.opened, End: c.end, Duration: time.Duration(c.LastTS - c.FirstTS),
 		KernelKnown: kernelKnown, Findings: map[string]int{}, Owners: c.Owners,
-		KernelResetsReceived: c.rstRecv, Lossy: c.an.Lossy, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
+		KernelResetsReceived: c.rstRecv, RelativeDerived: c.relDerived, Lossy: c.an.Lossy, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
 	if c.closerSet {
 		s.ActiveCloser = c.closer.String()
 	}
@@ -88,7 +88,6 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 		s.FinalState[side] = event.StateName(c.sock[side])
 		s.Sent[side].Bytes = c.Flows[side].Bytes
 		s.Sent[side].Segments = c.Flows[side].Segments
-		s.RelativeDerived = s.RelativeDerived || c.Flows[side].ISNDerived
 	}
 	s.WindowScaleKnown = c.synIdx >= 0
 	c.handshakeTimes(s)

@@ -119,10 +119,11 @@ func TestMidConnectionDerived(t *testing.T) {
 	}
 }
 
+// TestKernelDerivedBase: traced from the middle, the first state event's
+// snd_una and rcv_nxt give conn.Tracker the bases, and the timeline shows
+// its numbers, marked derived.
 func TestKernelDerivedBase(t *testing.T) {
-	b := tt.New("127.0.0.1:40000", "127.0.0.1:20000")
-	b.Seg(C, "PA", 100, 50, 4).Seg(S, "A", 50, 104, 0) // only to set the builder's kernel view
-	b.Events = nil
+	b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").From(104, 50)
 	b.State(C, "ESTABLISHED", "FIN_WAIT1").Seg(C, "FA", 104, 50, 0)
 	tl := timeline.New(timeline.Options{})
 	var seg timeline.Segment
@@ -132,11 +133,11 @@ func TestKernelDerivedBase(t *testing.T) {
 		}
 	}
 	c := tl.Flush()[0]
-	if f := c.Flows[timeline.Client]; f.ISNFrom != "kernel" || !f.ISNDerived {
-		t.Errorf("client base from %q derived %v, want kernel", f.ISNFrom, f.ISNDerived)
+	if seg.SeqRel != 1 || seg.AckRel != 1 || !seg.Derived {
+		t.Errorf("FIN rel %d/%d derived %v, want 1/1 derived (snd_una and rcv_nxt are relative 1)", seg.SeqRel, seg.AckRel, seg.Derived)
 	}
-	if seg.SeqRel != 1 || seg.AckRel != 1 {
-		t.Errorf("FIN rel %d/%d, want 1/1 (snd_una and rcv_nxt are 1)", seg.SeqRel, seg.AckRel)
+	if !c.RolesGuessed || !c.Summary.RelativeDerived || c.Client.Port() != 40000 {
+		t.Errorf("roles guessed %v, derived %v, client %s; want guessed, derived, port 40000", c.RolesGuessed, c.Summary.RelativeDerived, c.Client)
 	}
 }
 
