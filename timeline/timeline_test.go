@@ -92,7 +92,7 @@ func TestRcvStatePairing(t *testing.T) {
 	if last.Cause != 12 {
 		t.Errorf("CLOSE_WAIT caused by #%d, want the FIN #12", last.Cause)
 	}
-	if c.Segments[3].RcvOldState != event.ParseState("ESTABLISHED") {
+	if c.Segments[3].RcvOldState != event.StateEstablished {
 		t.Errorf("FIN's rcv old state %d", c.Segments[3].RcvOldState)
 	}
 }
