@@ -31,10 +31,14 @@ func (t Type) String() string {
 }
 
 // ParseType is the inverse of Type.String; it returns 0 for an unknown name.
-func ParseType(s string) Type {
-	for i, n := range typeNames {
-		if i > 0 && n == s {
-			return Type(i)
+func ParseType(s string) Type { return Type(lookup(typeNames[:], s)) }
+
+// lookup returns the position of name in a table whose entry 0 stands for
+// none, or 0 when it is not there.
+func lookup(table []string, name string) int {
+	for i, n := range table {
+		if i > 0 && n == name {
+			return i
 		}
 	}
 	return 0

@@ -150,14 +150,7 @@ func (s State) String() string {
 func StateName(s uint8) string { return State(s).String() }
 
 // ParseState is the inverse of StateName; it returns 0 for an unknown name.
-func ParseState(s string) uint8 {
-	for i, n := range stateNames {
-		if i > 0 && n == s {
-			return uint8(i)
-		}
-	}
-	return 0
-}
+func ParseState(s string) uint8 { return uint8(lookup(stateNames[:], s)) }
 
 // Side names one end of a connection. conn.Tracker decides it; everything
 // after it reads it from the event.

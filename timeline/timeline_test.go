@@ -260,3 +260,25 @@ func TestResetTally(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoAcrossWrap: with ISNs just below 2^32 the summary (bytes, end,
+// closer, verdict) and the state pairing are those of the plain session.
+func TestEchoAcrossWrap(t *testing.T) {
+	want := feed(timeline.New(timeline.Options{}), tt.Echo())
+	got := feed(timeline.New(timeline.Options{}), tt.Echo().Rebased(0xfffffffe, 0xffffffff))
+	if len(got) != 1 || len(want) != 1 {
+		t.Fatalf("ended %d and %d connections, want 1 each", len(got), len(want))
+	}
+	if g, w := got[0].Summary.String(), want[0].Summary.String(); g != w {
+		t.Errorf("summary across the wrap:\n%s\nwant:\n%s", g, w)
+	}
+	for i, sc := range got[0].States {
+		if sc.Cause != want[0].States[i].Cause {
+			t.Errorf("state change %d caused by #%d, want #%d", i, sc.Cause, want[0].States[i].Cause)
+		}
+	}
+	// SYN, 2 bytes and FIN: the client's next seq is ISN+4, past the wrap.
+	if f := got[0].Flows[timeline.Client]; f.NextSeq != 2 || f.Bytes != 2 {
+		t.Errorf("client flow next %#x bytes %d, want 0x2 and 2", uint32(f.NextSeq), f.Bytes)
+	}
+}

@@ -73,6 +73,68 @@ func (b *Builder) From(clientNext, serverNext uint32) *Builder {
 	return b
 }
 
+// InFlight makes the last n bytes side sent (see From) unacknowledged:
+// the kernel's snd_una of side's socket is n behind its snd_nxt.
+func (b *Builder) InFlight(side int, n uint32) *Builder {
+	b.sndUna[side] = b.sndNxt[side] - n
+	return b
+}
+
+// Rebased returns the same stream with new ISNs: every absolute number
+// moves with its side's ISN, and a fresh conn.Tracker annotates the events
+// again. Relative numbers, and so everything the timeline and analysis
+// say, must not change; an ISN near 2^32 tests the wraparound.
+func (b *Builder) Rebased(isnClient, isnServer uint32) *Builder {
+	nb := *b
+	nb.tracker, nb.Events = nil, nil
+	d := [2]uint32{isnClient - b.ISN[Client], isnServer - b.ISN[Server]}
+	for i := 0; i < 2; i++ {
+		nb.ISN[i] += d[i]
+		nb.sndNxt[i] += d[i]
+		nb.sndUna[i] += d[i]
+		if b.rcvNxt[i] != 0 {
+			nb.rcvNxt[i] += d[1-i]
+		}
+	}
+	for _, ev := range b.Events {
+		nb.add(nb.shift(ev, d))
+	}
+	return &nb
+}
+
+// shift moves ev's absolute numbers by each side's ISN change d.
+func (b *Builder) shift(ev event.Event, d [2]uint32) event.Event {
+	src := Server
+	if netip.AddrPortFrom(ev.Saddr, ev.Sport) == b.Ends[Client] {
+		src = Client
+	}
+	dst := 1 - src
+	acked := ev.Flags&event.ACK != 0
+	switch ev.Type {
+	case event.TypeSegment:
+		ev.Seq += d[src]
+		if acked {
+			ev.Ack += d[dst]
+		}
+	case event.TypeRcvState: // the tuple is the receiving socket's
+		ev.Seq += d[dst]
+		if acked {
+			ev.Ack += d[src]
+		}
+	case event.TypeConnect:
+		ev.ISN += d[src]
+	case event.TypeRetransmit:
+		ev.Seq += d[src]
+	}
+	if ev.Type == event.TypeState || ev.Type == event.TypeRcvState {
+		ev.SndUna, ev.SndNxt = ev.SndUna+d[src], ev.SndNxt+d[src]
+		if ev.RcvNxt != 0 {
+			ev.RcvNxt += d[dst]
+		}
+	}
+	return ev
+}
+
 // Wait advances time by ns.
 func (b *Builder) Wait(ns uint64) *Builder { b.TS += ns; return b }
 
