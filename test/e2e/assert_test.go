@@ -52,6 +52,26 @@ func connSegments(evs []event.Event, c uint64) []seg {
 	return out
 }
 
+// checkSides: conn.Tracker saw the handshake, so every event of the
+// connection names its source's side (the echo server's port is the
+// server's) without a guess, and no relative number is derived.
+func checkSides(t *testing.T, evs []event.Event, c uint64) {
+	t.Helper()
+	for _, ev := range evs {
+		if ev.Conn != c {
+			continue
+		}
+		want := event.Client
+		if ev.Sport == echoPort {
+			want = event.Server
+		}
+		if ev.Side != want || ev.RolesGuessed || ev.RelDerived {
+			t.Errorf("%s #%d from port %d: side %s guessed %v derived %v; want %s, neither guessed nor derived",
+				ev.Type, ev.Index, ev.Sport, ev.Side, ev.RolesGuessed, ev.RelDerived, want)
+		}
+	}
+}
+
 func checkHandshake(t *testing.T, segs []seg) {
 	t.Helper()
 	if len(segs) < 3 {
