@@ -4,20 +4,6 @@ import (
 	"tcptracer/event"
 )
 
-const (
-	stListen      = event.StateListen
-	stSynSent     = event.StateSynSent
-	stSynRecv     = event.StateSynRecv
-	stEstablished = event.StateEstablished
-	stFinWait1    = event.StateFinWait1
-	stFinWait2    = event.StateFinWait2
-	stClosing     = event.StateClosing
-	stTimeWait    = event.StateTimeWait
-	stClose       = event.StateClose
-	stCloseWait   = event.StateCloseWait
-	stLastAck     = event.StateLastAck
-)
-
 // connect records the client's owner from tcp_v4_connect, and its ISN
 // for the analyzer's handshake rules.
 func (c *Conn) connect(ev *event.Event) {
@@ -45,7 +31,7 @@ func (c *Conn) owner(side Side, ev *event.Event) {
 // state records a socket's state change and pairs it with its cause.
 func (c *Conn) state(ev *event.Event) {
 	side := ev.Side
-	if ev.OldState == stClose && ev.NewState == stSynSent {
+	if ev.OldState == event.StateClose && ev.NewState == event.StateSynSent {
 		c.opened = true
 	}
 	c.owner(side, ev)
@@ -54,7 +40,7 @@ func (c *Conn) state(ev *event.Event) {
 	sc.Cause = c.cause(side, &sc)
 	c.States = append(c.States, sc)
 	c.sock[side], c.sockKnown[side] = ev.NewState, true
-	if ev.NewState == stFinWait1 && !c.closerSet {
+	if ev.NewState == event.StateFinWait1 && !c.closerSet {
 		c.closedBy(side)
 	}
 }
@@ -125,16 +111,16 @@ func (c *Conn) cause(side Side, sc *StateChange) uint64 {
 // and whether only a RST can cause it.
 func receiveCaused(old, new uint8) (needRST, ok bool) {
 	switch {
-	case old == stSynSent && new == stEstablished,
-		old == stSynRecv && new == stEstablished,
-		old == stListen && new == stSynRecv,
-		old == stEstablished && new == stCloseWait,
-		old == stFinWait1 && (new == stFinWait2 || new == stClosing || new == stTimeWait || new == stClose),
-		old == stFinWait2 && (new == stTimeWait || new == stClose),
-		old == stClosing && (new == stTimeWait || new == stClose),
-		old == stLastAck && new == stClose:
+	case old == event.StateSynSent && new == event.StateEstablished,
+		old == event.StateSynRecv && new == event.StateEstablished,
+		old == event.StateListen && new == event.StateSynRecv,
+		old == event.StateEstablished && new == event.StateCloseWait,
+		old == event.StateFinWait1 && (new == event.StateFinWait2 || new == event.StateClosing || new == event.StateTimeWait || new == event.StateClose),
+		old == event.StateFinWait2 && (new == event.StateTimeWait || new == event.StateClose),
+		old == event.StateClosing && (new == event.StateTimeWait || new == event.StateClose),
+		old == event.StateLastAck && new == event.StateClose:
 		return false, true
-	case new == stClose && old != stTimeWait:
+	case new == event.StateClose && old != event.StateTimeWait:
 		return true, true
 	}
 	return false, false
@@ -167,7 +153,7 @@ func (c *Conn) resetsPending() bool {
 	return false
 }
 
-func closedState(s uint8) bool { return s == stClose || s == stTimeWait }
+func closedState(s uint8) bool { return s == event.StateClose || s == event.StateTimeWait }
 
 // finished says why the connection is over, or "" if it is not: a RST or
 // both FINs acknowledged, once every socket whose state is known is closed;
@@ -183,7 +169,7 @@ func (c *Conn) finished() string {
 		return "reset"
 	case c.finAcked[Client] && c.finAcked[Server]:
 		return "closed"
-	case c.sockKnown[Client] && len(c.States) > 0 && c.States[len(c.States)-1].Old == stSynSent:
+	case c.sockKnown[Client] && len(c.States) > 0 && c.States[len(c.States)-1].Old == event.StateSynSent:
 		return "failed"
 	}
 	return ""

@@ -192,7 +192,7 @@ func (b *Builder) kernelView(ev *event.Event, from int) {
 	if ev.Flags&(event.SYN|event.FIN) != 0 {
 		end++
 	}
-	if int32(end-b.sndNxt[from]) > 0 || ev.Flags&event.SYN != 0 {
+	if event.Seq(end).GT(event.Seq(b.sndNxt[from])) || ev.Flags&event.SYN != 0 {
 		b.sndNxt[from] = end
 	}
 	b.rcvNxt[1-from] = b.sndNxt[from]
