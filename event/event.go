@@ -102,7 +102,7 @@ const (
 )
 
 // Event is one decoded record plus the annotations user space adds
-// (connection id, relative numbers, loopback duplicate marking).
+// (connection id, sides, relative numbers, loopback duplicate marking).
 type Event struct {
 	Type   Type
 	TS     uint64 // CLOCK_MONOTONIC nanoseconds
