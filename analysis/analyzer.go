@@ -95,9 +95,60 @@ type Conn struct {
 	flows    [2]flow
 	synTS    uint64 // first SYN, for the initial RTT
 	firstRTT uint64
-	// Lossy says events were lost, so a gap may be the tracer's and not
-	// the sender's: gaps are then findings, not violations.
-	Lossy bool
+	// spans are the stretches of the stream where records were lost and
+	// the rules that need a direction's history could not be judged.
+	spans    []Span
+	spanOpen bool
+	spansCut int // spans beyond maxSpans, counted only
+}
+
+// Span is a stretch of the stream, by event Index, over which some of TCP's
+// rules could not be judged because the tracer lost records: from the lost
+// report to the segment after which every rule is judged again (0 while
+// the span is still open).
+type Span struct{ From, To uint64 }
+
+const maxSpans = 64
+
+// Loss tells the analyzer that records were lost at stream position index.
+// Until each direction is seen again, where its next segment must start
+// is unknown, and until each side shows its highest sequence number again,
+// so is how far the peer may acknowledge: those checks are skipped, never
+// reported as violations.
+func (c *Conn) Loss(index uint64) {
+	for i := range c.flows {
+		r := &c.flows[i].rules
+		r.resync, r.ackUnknown = true, true
+	}
+	if c.spanOpen {
+		return
+	}
+	c.spanOpen = true
+	if len(c.spans) == maxSpans {
+		c.spansCut++
+		return
+	}
+	c.spans = append(c.spans, Span{From: index})
+}
+
+// Lossy says a span of lost records is open: some rules are not judged.
+func (c *Conn) Lossy() bool { return c.spanOpen }
+
+// Spans returns the spans of lost records so far, and how many more there
+// were beyond the ones kept.
+func (c *Conn) Spans() ([]Span, int) { return c.spans, c.spansCut }
+
+// closeSpan ends the open span at index once every rule can be judged.
+func (c *Conn) closeSpan(index uint64) {
+	for i := range c.flows {
+		if r := &c.flows[i].rules; r.resync || r.ackUnknown {
+			return
+		}
+	}
+	c.spanOpen = false
+	if n := len(c.spans); n > 0 && c.spans[n-1].To == 0 && c.spansCut == 0 {
+		c.spans[n-1].To = index
+	}
 }
 
 // NewConn returns an analyzer for one connection.
@@ -129,6 +180,9 @@ func (c *Conn) Segment(s Seg) Result {
 	c.lostAcked(&s, fwd, rev, &r)
 	c.retransmission(&s, fwd, rev, &r)
 	c.remember(&s, fwd, rev, &r)
+	if c.spanOpen {
+		c.closeSpan(s.Index)
+	}
 	return r
 }
 

@@ -21,13 +21,18 @@ const (
 )
 
 // run feeds a scenario and returns a copy of every segment record.
+// run feeds the stream and returns the connection's segments once it
+// ended, with every violation, the ones its end showed included.
 func run(b *tt.Builder) []timeline.Segment {
 	tl := timeline.New(timeline.Options{})
-	var segs []timeline.Segment
+	var ended []*timeline.Conn
 	for i := range b.Events {
-		if r := tl.Feed(&b.Events[i]); r.Segment != nil {
-			segs = append(segs, *r.Segment)
-		}
+		ended = append(ended, tl.Feed(&b.Events[i]).Ended...)
+	}
+	ended = append(ended, tl.Flush()...)
+	var segs []timeline.Segment
+	for _, c := range ended {
+		segs = append(segs, c.Segments...)
 	}
 	return segs
 }
@@ -59,26 +64,26 @@ var findingCases = []struct {
 	b    *tt.Builder
 	want string // findings of the last segment, as Finding.String, comma-joined; "" = none
 }{
-	{"retransmission", est().Wait(300e6).Seg(C, "PA", 1, 1, 10), "retransmission of #12"},
+	{"retransmission", est().Wait(300e6).Seg(C, "PA", 1, 1, 10), "retransmission of #13"},
 	{"retransmission_not_new_data", est().Seg(C, "PA", 11, 1, 10), ""},
 	{"fast_retransmission", est().Seg(C, "PA", 11, 1, 10).Seg(C, "PA", 21, 1, 10).
 		Seg(S, "A", 1, 11, 0).Seg(S, "A", 1, 11, 0).Seg(S, "A", 1, 11, 0).Seg(C, "PA", 11, 1, 10),
 		"fast_retransmission"},
 	{"fast_retransmission_not_after_20ms", est().Seg(C, "PA", 11, 1, 10).Seg(C, "PA", 21, 1, 10).
 		Seg(S, "A", 1, 11, 0).Seg(S, "A", 1, 11, 0).Seg(S, "A", 1, 11, 0).Wait(50e6).Seg(C, "PA", 11, 1, 10),
-		"retransmission of #14"},
+		"retransmission of #15"},
 	{"spurious_retransmission", est().Seg(S, "A", 1, 11, 0).Seg(C, "PA", 1, 1, 10), "spurious_retransmission"},
 	{"spurious_retransmission_not_unacked", est().Seg(S, "A", 1, 5, 0).Wait(300e6).Seg(C, "PA", 1, 1, 10),
-		"retransmission of #12"},
+		"retransmission of #13"},
 	{"out_of_order", est().Seg(C, "PA", 21, 1, 10).Seg(C, "PA", 11, 1, 10), "out_of_order"},
 	{"out_of_order_not_when_late", est().Seg(C, "PA", 21, 1, 10).Wait(100e6).Seg(C, "PA", 11, 1, 10),
-		"retransmission of #12"},
+		"retransmission of #13"},
 	{"previous_segment_not_seen", est().Seg(C, "PA", 21, 1, 10), "previous_segment_not_seen"},
 	{"previous_segment_not_seen_not_contiguous", est().Seg(C, "PA", 11, 1, 10), ""},
 	{"ack_lost_segment", est().Seg(S, "A", 1, 21, 0), "ack_lost_segment"},
 	{"ack_lost_segment_not_acking_seen", est().Seg(S, "A", 1, 11, 0), ""},
 	{"duplicate_ack", est().Seg(C, "PA", 11, 1, 10).Seg(S, "A", 1, 11, 0).Seg(S, "A", 1, 11, 0).Seg(S, "A", 1, 11, 0),
-		"duplicate_ack#2 of #16"},
+		"duplicate_ack#2 of #17"},
 	{"duplicate_ack_not_pure_ack_after_own_data", est().Seg(C, "A", 11, 1, 0), ""},
 	{"duplicate_ack_not_advancing_ack", est().Seg(S, "A", 1, 5, 0).Seg(S, "A", 1, 11, 0), ""},
 	{"duplicate_ack_not_window_update", est().Seg(S, "A", 1, 11, 0).SegW(S, "A", 1, 11, 0, 600), "window_update"},
@@ -99,11 +104,11 @@ var findingCases = []struct {
 	{"keep_alive_not_at_next_seq", est().Seg(S, "A", 1, 11, 0).Seg(C, "A", 11, 1, 0), ""},
 	{"keep_alive_ack", est().Seg(S, "A", 1, 11, 0).Seg(C, "A", 10, 1, 0).Seg(S, "A", 1, 11, 0), "keep_alive_ack"},
 	{"keep_alive_ack_not_without_keep_alive", est().Seg(C, "PA", 11, 1, 10).Seg(S, "A", 1, 11, 0).Seg(S, "A", 1, 11, 0),
-		"duplicate_ack#1 of #16"},
+		"duplicate_ack#1 of #17"},
 	{"reused_ports", tt.Echo().Next(2, 7777, 8888).Seg(C, "S", 0, 0, 0), "reused_ports"},
 	{"reused_ports_not_first_syn", tt.New("127.0.0.1:40000", "127.0.0.1:20000").Seg(C, "S", 0, 0, 0), ""},
 	{"reused_ports_not_syn_retransmission", tt.New("127.0.0.1:40000", "127.0.0.1:20000").
-		Seg(C, "S", 0, 0, 0).Wait(1e9).Seg(C, "S", 0, 0, 0), "retransmission of #1"},
+		Seg(C, "S", 0, 0, 0).Wait(1e9).Seg(C, "S", 0, 0, 0), "retransmission of #2"},
 }
 
 func TestFindings(t *testing.T) {

@@ -29,13 +29,16 @@ struct {
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
-/* Failed ring buffer reservations, per CPU; user space reports them. */
+/* Counters user space reports: failed ring buffer reservations and packets
+ * the classifier skipped as malformed. One shared slot, updated atomically,
+ * so every record can carry the lost count at the time it was written and
+ * user space sees where in the stream records went missing. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} drops SEC(".maps");
+	__type(value, struct counter_set);
+} counters SEC(".maps");
 
 /* Socket owner, recorded in process context, keyed by struct sock address. */
 struct {
@@ -54,23 +57,43 @@ struct {
 	__type(value, __u64);
 } connecting SEC(".maps");
 
+static __always_inline struct counter_set *counters_slot(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
 static __always_inline void *reserve(__u64 size)
 {
 	void *e = bpf_ringbuf_reserve(&events, size, 0);
+
 	if (!e) {
-		__u32 zero = 0;
-		__u64 *n = bpf_map_lookup_elem(&drops, &zero);
-		if (n)
-			*n += 1;
+		struct counter_set *c = counters_slot();
+
+		if (c)
+			__sync_fetch_and_add(&c->lost, 1);
 	}
 	return e;
 }
 
 /* No wakeup: the reader polls on a short timer, which costs far less than
- * a wakeup per record when the reader keeps up. */
+ * a wakeup per record when the reader keeps up. Every record starts with a
+ * rec_hdr; its lost field is stamped last, just before it is published. */
 static __always_inline void submit(void *e)
 {
+	struct counter_set *c = counters_slot();
+
+	((struct rec_hdr *)e)->lost = c ? c->lost : 0;
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void count_malformed(void)
+{
+	struct counter_set *c = counters_slot();
+
+	if (c)
+		__sync_fetch_and_add(&c->malformed, 1);
 }
 
 static __always_inline bool port_ok(__u16 sport, __u16 dport)

@@ -41,6 +41,8 @@ struct rec_hdr {
 	__u8 type;
 	__u8 family;
 	__u8 _pad[2];
+	__u32 lost; /* failed reservations so far (low 32 bits), stamped at submit */
+	__u32 _pad2;
 };
 
 struct proc_info {
@@ -50,6 +52,12 @@ struct proc_info {
 	__u8 comm[16];
 	__u8 src;
 	__u8 _pad[3];
+};
+
+/* Where a segment record was taken. */
+enum seg_point {
+	POINT_TC = 0,   /* TC ingress or egress classifier */
+	POINT_XMIT = 1, /* net:net_dev_start_xmit: handed to the driver, after qdisc and software GSO */
 };
 
 struct segment_event {
@@ -64,12 +72,14 @@ struct segment_event {
 	__u16 flags;
 	__u16 win;
 	__u16 mss;
+	__u16 gso_segs; /* the skb's GSO geometry: segments and their size, 0 for a plain skb */
+	__u16 gso_size;
 	__u8 dir;
 	__u8 hdr_len;
 	__u8 wscale;
 	__u8 opt_mask;
 	__u8 nsack;
-	__u8 _pad[1];
+	__u8 point; /* enum seg_point */
 };
 
 struct connect_event {
@@ -105,6 +115,18 @@ struct sock_event {
 	__u8 state;
 	__u8 reason;
 	__u8 _pad[2];
+};
+
+/* The counters map's value. */
+struct counter_set {
+	__u64 lost;
+	__u64 malformed;
+};
+
+/* Key of the interfaces whose transmissions the xmit hook records. */
+struct xmit_key {
+	__u32 ifindex;
+	__u32 netns; /* network namespace inode */
 };
 
 /* Every record kind, so that BTF (and so bpf2go) sees them all. */

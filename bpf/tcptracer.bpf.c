@@ -4,6 +4,7 @@
  * loads the ones the kernel accepts. */
 #include "common.h"
 #include "tc.h"
+#include "xmit.h"
 #include "sock.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -20,6 +21,15 @@ SEC("tc")
 int tc_egress(struct __sk_buff *skb)
 {
 	return handle_tc(skb, true);
+}
+
+/* What each traced non-loopback interface transmits, after the split. */
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(tp_xmit, const struct sk_buff *skb, const struct net_device *dev)
+{
+	handle_xmit(skb, dev);
+	return 0;
 }
 
 /* Socket state changes and kernel ground truth, every mode. */

@@ -1,46 +1,69 @@
 package conn
 
-import "net/netip"
+import (
+	"net/netip"
 
-// On lo every segment passes TC twice, egress then ingress, on the same
-// ifindex. Recent egress observations wait in a small set-associative table
-// for their ingress twin; the table is fixed-size so it never allocates, and
-// a full bucket forgets its oldest entry (a twin that never came).
-const (
-	dupBuckets = 256 // power of two
-	dupWays    = 8
+	"tcptracer/event"
 )
 
-type dupKey struct {
+// The same bytes are often observed twice: on lo every segment passes TC
+// egress and then TC ingress; on other interfaces TC egress sees what the
+// stack sent and the transmit hook what the driver was handed. The first
+// sighting waits in a small set-associative table for the later one; the
+// table is fixed-size so it never allocates, and a full bucket forgets its
+// oldest entry (a twin that never came).
+//
+// A GSO super-packet that the kernel cut in software after TC reaches the
+// later point as pieces of GSOSize bytes, in order: PSH and FIN only on the
+// last piece, CWR only on the first (tcp_gso_segment). Its entry then walks
+// along the pieces: each matched piece moves it to where the next one
+// starts, until the last piece frees it.
+const (
+	twinBuckets = 256 // power of two
+	twinWays    = 8
+)
+
+type twinKey struct {
 	ifindex      uint32
 	saddr, daddr netip.Addr
 	sport, dport uint16
 	seq, ack     uint32
-	flags        uint16
-	len          uint32
 }
 
-type dupEntry struct {
-	key   dupKey
-	index uint64 // Index of the egress observation; 0 = free slot
+type twinEntry struct {
+	key     twinKey
+	index   uint64 // Index of the first sighting; 0 = free slot
+	len     uint32 // bytes from key.seq on still to be seen
+	flags   uint16 // the first sighting's flags
+	gsoSize uint16
+	split   bool // a piece was matched already
 }
 
-type dupTable struct {
-	b [dupBuckets][dupWays]dupEntry
+type twinTable struct {
+	b [twinBuckets][twinWays]twinEntry
+}
+
+func twinKeyOf(ev *event.Event) twinKey {
+	return twinKey{ifindex: ev.Ifindex, saddr: ev.Saddr, daddr: ev.Daddr, sport: ev.Sport, dport: ev.Dport,
+		seq: ev.Seq, ack: ev.Ack}
 }
 
 // hash mixes the fields that vary between segments; addresses rarely do
 // on one interface, so they are left to the full comparison.
-func (k *dupKey) hash() uint32 {
+func (k *twinKey) hash() uint32 {
 	h := uint64(k.seq)<<32 | uint64(k.ack)
-	h ^= uint64(k.sport)<<48 | uint64(k.dport)<<32 | uint64(k.len)
-	h ^= uint64(k.flags)<<16 ^ uint64(k.ifindex)<<40
+	h ^= uint64(k.sport)<<48 | uint64(k.dport)<<32 | uint64(k.ifindex)<<8
 	h *= 0x9e3779b97f4a7c15
 	return uint32(h >> 32)
 }
 
-func (d *dupTable) insert(k dupKey, index uint64) {
-	bucket := &d.b[k.hash()&(dupBuckets-1)]
+// expect records a first sighting whose twin is still to come.
+func (d *twinTable) expect(ev *event.Event) {
+	d.insert(twinEntry{key: twinKeyOf(ev), index: ev.Index, len: ev.Len, flags: ev.Flags, gsoSize: ev.GSOSize})
+}
+
+func (d *twinTable) insert(e twinEntry) {
+	bucket := &d.b[e.key.hash()&(twinBuckets-1)]
 	slot := &bucket[0]
 	for i := range bucket {
 		if bucket[i].index == 0 {
@@ -51,24 +74,48 @@ func (d *dupTable) insert(k dupKey, index uint64) {
 			slot = &bucket[i]
 		}
 	}
-	slot.key, slot.index = k, index
+	*slot = e
 }
 
-// take returns the Index of the oldest waiting egress observation equal to
-// k and frees its slot, or 0 when there is none.
-func (d *dupTable) take(k dupKey) uint64 {
-	bucket := &d.b[k.hash()&(dupBuckets-1)]
-	var found *dupEntry
+// take returns the Index of the first sighting that ev is the twin of, the
+// whole segment or its next GSO piece, and 0 when there is none.
+func (d *twinTable) take(ev *event.Event) uint64 {
+	k := twinKeyOf(ev)
+	bucket := &d.b[k.hash()&(twinBuckets-1)]
+	var found *twinEntry
 	for i := range bucket {
 		e := &bucket[i]
-		if e.index != 0 && e.key == k && (found == nil || e.index < found.index) {
+		if e.index != 0 && e.key == k && e.fits(ev) && (found == nil || e.index < found.index) {
 			found = e
 		}
 	}
 	if found == nil {
 		return 0
 	}
-	index := found.index
-	*found = dupEntry{}
-	return index
+	e := *found
+	*found = twinEntry{}
+	if ev.Len < e.len {
+		e.key.seq += ev.Len
+		e.len -= ev.Len
+		e.split = true
+		d.insert(e)
+	}
+	return e.index
+}
+
+// fits says whether ev is the whole of e's remaining bytes or the next
+// piece the kernel's GSO cut from them, with the flags that piece gets.
+func (e *twinEntry) fits(ev *event.Event) bool {
+	last := ev.Len == e.len
+	if !last && (e.gsoSize == 0 || ev.Len != uint32(e.gsoSize)) {
+		return false
+	}
+	want := e.flags
+	if e.split {
+		want &^= event.CWR
+	}
+	if !last {
+		want &^= event.FIN | event.PSH
+	}
+	return ev.Flags == want
 }

@@ -71,9 +71,9 @@ func TestKernelBaseMidConnection(t *testing.T) {
 	}
 	want := []string{
 		"1 c1 state",
-		"2 c1 segment seq=1 ack=97 derived lo", "3 c1 segment seq=1 ack=97 derived lo dup=2",
-		"4 c1 segment seq=97 ack=1 derived lo", "5 c1 segment seq=97 ack=1 derived lo dup=4",
-		"6 c1 segment seq=1 ack=98 derived lo", "7 c1 segment seq=1 ack=98 derived lo dup=6",
+		"2 c1 segment seq=1 ack=97 derived lo", "3 c1 segment seq=1 ack=97 derived lo twin=2",
+		"4 c1 segment seq=97 ack=1 derived lo", "5 c1 segment seq=97 ack=1 derived lo twin=4",
+		"6 c1 segment seq=1 ack=98 derived lo", "7 c1 segment seq=1 ack=98 derived lo twin=6",
 		"8 c1 retransmit seq=97 ack=- derived",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -83,7 +83,7 @@ type Tracker struct {
 	grace    uint64
 	maxConns int
 
-	dups dupTable
+	twins twinTable
 }
 
 // NewTracker returns a Tracker that names interfaces with ifname (it may be
@@ -102,12 +102,12 @@ func NewTracker(ifname func(ifindex uint32) string) *Tracker {
 }
 
 // Annotate fills ev's annotations (Index, Conn, Side, RolesGuessed,
-// SeqRel/AckRel, RelDerived, DupOf, Iface and, for segments, the owning
-// process) and updates the tracker's state.
+// SeqRel/AckRel, RelDerived, Wire, TwinOf, Iface and, for segments, the
+// owning process) and updates the tracker's state.
 func (t *Tracker) Annotate(ev *event.Event) {
 	t.index++
 	ev.Index = t.index
-	ev.Conn, ev.DupOf = 0, 0
+	ev.Conn, ev.TwinOf, ev.Wire = 0, 0, false
 	ev.Side, ev.RolesGuessed = event.Client, false
 	ev.SeqRel, ev.AckRel, ev.HasSeqRel, ev.HasAckRel, ev.RelDerived = 0, 0, false, false, false
 	if ev.TS > t.now {
@@ -149,7 +149,7 @@ func (t *Tracker) Annotate(ev *event.Event) {
 
 func (t *Tracker) segment(ev *event.Event, c *connection, src, dst endpoint) {
 	t.setIface(ev)
-	t.markDup(ev)
+	t.pairTwin(ev)
 	if c != nil {
 		s, r := c.sideOf(src), c.sideOf(dst)
 		t.track(c, ev, s, r)
@@ -284,14 +284,18 @@ func (t *Tracker) setIface(ev *event.Event) {
 	ev.Iface = name
 }
 
-func (t *Tracker) markDup(ev *event.Event) {
-	k := dupKey{ifindex: ev.Ifindex, saddr: ev.Saddr, daddr: ev.Daddr, sport: ev.Sport, dport: ev.Dport,
-		seq: ev.Seq, ack: ev.Ack, flags: ev.Flags, len: ev.Len}
-	if ev.Dir == event.Egress {
-		t.dups.insert(k, ev.Index)
+// pairTwin decides whether a segment observation is the wire's and pairs
+// it with its other sighting. TC egress shows what the stack sent before
+// the qdisc and any software GSO split: the wire shows it again later (TC
+// ingress on lo, where capture sees it too; the transmit hook elsewhere).
+// TC ingress and the transmit hook see what the interface carried.
+func (t *Tracker) pairTwin(ev *event.Event) {
+	if ev.Dir == event.Egress && ev.Point == event.PointTC {
+		t.twins.expect(ev)
 		return
 	}
-	ev.DupOf = t.dups.take(k)
+	ev.Wire = true
+	ev.TwinOf = t.twins.take(ev)
 }
 
 // endpoints returns the event's source and destination with IPv4-mapped

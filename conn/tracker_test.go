@@ -22,6 +22,7 @@ const (
 	fin = event.FIN
 	psh = event.PSH
 	rst = event.RST
+	cwr = event.CWR
 )
 
 func ifname(i uint32) string {
@@ -118,8 +119,8 @@ func describe(ev *event.Event) string {
 	}
 	if ev.Type == event.TypeSegment {
 		fmt.Fprintf(&b, " %s", ev.Iface)
-		if ev.DupOf != 0 {
-			fmt.Fprintf(&b, " dup=%d", ev.DupOf)
+		if ev.TwinOf != 0 {
+			fmt.Fprintf(&b, " twin=%d", ev.TwinOf)
 		}
 		if ev.PIDSrc == event.PIDOwner {
 			fmt.Fprintf(&b, " pid=%d/%s", ev.PID, ev.Comm)
@@ -166,17 +167,17 @@ func TestAnnotate(t *testing.T) {
 		events: concat([][]event.Event{start}, echoSession(cli, srv, 1000, 5000), [][]event.Event{lost}),
 		want: []string{
 			"1 c0 start",
-			"2 c1 segment seq=0 ack=- lo", "3 c1 segment seq=0 ack=- lo dup=2",
-			"4 c1 segment seq=0 ack=1 lo", "5 c1 segment seq=0 ack=1 lo dup=4",
-			"6 c1 segment seq=1 ack=1 lo", "7 c1 segment seq=1 ack=1 lo dup=6",
-			"8 c1 segment seq=1 ack=1 lo", "9 c1 segment seq=1 ack=1 lo dup=8",
-			"10 c1 segment seq=1 ack=3 lo", "11 c1 segment seq=1 ack=3 lo dup=10",
-			"12 c1 segment seq=1 ack=3 lo", "13 c1 segment seq=1 ack=3 lo dup=12",
-			"14 c1 segment seq=3 ack=3 lo", "15 c1 segment seq=3 ack=3 lo dup=14",
-			"16 c1 segment seq=3 ack=3 lo", "17 c1 segment seq=3 ack=3 lo dup=16",
-			"18 c1 segment seq=3 ack=4 lo", "19 c1 segment seq=3 ack=4 lo dup=18",
-			"20 c1 segment seq=3 ack=4 lo", "21 c1 segment seq=3 ack=4 lo dup=20",
-			"22 c1 segment seq=4 ack=4 lo", "23 c1 segment seq=4 ack=4 lo dup=22",
+			"2 c1 segment seq=0 ack=- lo", "3 c1 segment seq=0 ack=- lo twin=2",
+			"4 c1 segment seq=0 ack=1 lo", "5 c1 segment seq=0 ack=1 lo twin=4",
+			"6 c1 segment seq=1 ack=1 lo", "7 c1 segment seq=1 ack=1 lo twin=6",
+			"8 c1 segment seq=1 ack=1 lo", "9 c1 segment seq=1 ack=1 lo twin=8",
+			"10 c1 segment seq=1 ack=3 lo", "11 c1 segment seq=1 ack=3 lo twin=10",
+			"12 c1 segment seq=1 ack=3 lo", "13 c1 segment seq=1 ack=3 lo twin=12",
+			"14 c1 segment seq=3 ack=3 lo", "15 c1 segment seq=3 ack=3 lo twin=14",
+			"16 c1 segment seq=3 ack=3 lo", "17 c1 segment seq=3 ack=3 lo twin=16",
+			"18 c1 segment seq=3 ack=4 lo", "19 c1 segment seq=3 ack=4 lo twin=18",
+			"20 c1 segment seq=3 ack=4 lo", "21 c1 segment seq=3 ack=4 lo twin=20",
+			"22 c1 segment seq=4 ack=4 lo", "23 c1 segment seq=4 ack=4 lo twin=22",
 			"24 c0 lost",
 		},
 	}, {
@@ -187,15 +188,15 @@ func TestAnnotate(t *testing.T) {
 			[][]event.Event{wire(cli, srv, 1000, 0, syn, 0)}),
 		want: []string{
 			"1 c1 segment seq=1 ack=1 derived lo",
-			"2 c1 segment seq=1 ack=1 derived lo dup=1",
+			"2 c1 segment seq=1 ack=1 derived lo twin=1",
 			"3 c1 segment seq=1 ack=2 derived lo",
-			"4 c1 segment seq=1 ack=2 derived lo dup=3",
+			"4 c1 segment seq=1 ack=2 derived lo twin=3",
 			"5 c1 segment seq=0 ack=1 derived lo",
-			"6 c1 segment seq=0 ack=1 derived lo dup=5",
+			"6 c1 segment seq=0 ack=1 derived lo twin=5",
 			"7 c1 segment seq=2 ack=1 derived lo",
-			"8 c1 segment seq=2 ack=1 derived lo dup=7",
+			"8 c1 segment seq=2 ack=1 derived lo twin=7",
 			"9 c2 segment seq=0 ack=- lo",
-			"10 c2 segment seq=0 ack=- lo dup=9",
+			"10 c2 segment seq=0 ack=- lo twin=9",
 		},
 	}, {
 		name: "port reuse: SYN with another ISN on a live tuple",
@@ -207,11 +208,11 @@ func TestAnnotate(t *testing.T) {
 			wire(srv, cli, 9000, 7001, syn|ack, 0),
 		},
 		want: []string{
-			"1 c1 segment seq=0 ack=- lo", "2 c1 segment seq=0 ack=- lo dup=1",
-			"3 c1 segment seq=0 ack=- lo", "4 c1 segment seq=0 ack=- lo dup=3",
-			"5 c1 segment seq=0 ack=1 lo", "6 c1 segment seq=0 ack=1 lo dup=5",
-			"7 c2 segment seq=0 ack=- lo", "8 c2 segment seq=0 ack=- lo dup=7",
-			"9 c2 segment seq=0 ack=1 lo", "10 c2 segment seq=0 ack=1 lo dup=9",
+			"1 c1 segment seq=0 ack=- lo", "2 c1 segment seq=0 ack=- lo twin=1",
+			"3 c1 segment seq=0 ack=- lo", "4 c1 segment seq=0 ack=- lo twin=3",
+			"5 c1 segment seq=0 ack=1 lo", "6 c1 segment seq=0 ack=1 lo twin=5",
+			"7 c2 segment seq=0 ack=- lo", "8 c2 segment seq=0 ack=- lo twin=7",
+			"9 c2 segment seq=0 ack=1 lo", "10 c2 segment seq=0 ack=1 lo twin=9",
 		},
 	}, {
 		name: "mid-connection start has derived relative numbers until a new SYN",
@@ -222,11 +223,11 @@ func TestAnnotate(t *testing.T) {
 		},
 		want: []string{
 			"1 c1 segment seq=1 ack=1 derived lo",
-			"2 c1 segment seq=1 ack=1 derived lo dup=1",
+			"2 c1 segment seq=1 ack=1 derived lo twin=1",
 			"3 c1 segment seq=1 ack=3 derived lo",
-			"4 c1 segment seq=1 ack=3 derived lo dup=3",
+			"4 c1 segment seq=1 ack=3 derived lo twin=3",
 			"5 c2 segment seq=0 ack=- lo",
-			"6 c2 segment seq=0 ack=- lo dup=5",
+			"6 c2 segment seq=0 ack=- lo twin=5",
 		},
 	}, {
 		name: "RST ends the connection",
@@ -313,9 +314,9 @@ func TestAnnotate(t *testing.T) {
 			"1 c1 segment seq=1 ack=1 derived lo",
 			"2 c1 segment seq=11 ack=1 derived lo",
 			"3 c1 segment seq=1 ack=1 derived lo",
-			"4 c1 segment seq=1 ack=1 derived lo dup=1",
-			"5 c1 segment seq=11 ack=1 derived lo dup=2",
-			"6 c1 segment seq=1 ack=1 derived lo dup=3",
+			"4 c1 segment seq=1 ack=1 derived lo twin=1",
+			"5 c1 segment seq=11 ack=1 derived lo twin=2",
+			"6 c1 segment seq=1 ack=1 derived lo twin=3",
 			"7 c1 segment seq=1 ack=1 derived lo",
 		},
 	}, {
@@ -391,12 +392,12 @@ func TestAnnotate(t *testing.T) {
 			wire(srv, cli, 5001, 1001, psh|ack, 2),
 		},
 		want: []string{
-			"1 c1 segment seq=0 ack=- lo", "2 c1 segment seq=0 ack=- lo dup=1",
+			"1 c1 segment seq=0 ack=- lo", "2 c1 segment seq=0 ack=- lo twin=1",
 			"3 c1 connect",
 			"4 c1 state",
-			"5 c1 segment seq=0 ack=1 lo", "6 c1 segment seq=0 ack=1 lo dup=5 pid=100/client",
+			"5 c1 segment seq=0 ack=1 lo", "6 c1 segment seq=0 ack=1 lo twin=5 pid=100/client",
 			"7 c1 state",
-			"8 c1 segment seq=1 ack=1 lo pid=200/server", "9 c1 segment seq=1 ack=1 lo dup=8 pid=100/client",
+			"8 c1 segment seq=1 ack=1 lo pid=200/server", "9 c1 segment seq=1 ack=1 lo twin=8 pid=100/client",
 		},
 	}, {
 		name: "rcv_state numbers are relative to the remote sender",
@@ -536,7 +537,7 @@ func TestAnnotateKnownSegmentDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("Annotate allocates %.1f times per segment pair, want 0", allocs)
 	}
-	if evs[1].DupOf != evs[0].Index || evs[1].SeqRel != evs[1].Seq-1000 {
+	if evs[1].TwinOf != evs[0].Index || !evs[1].Wire || evs[0].Wire || evs[1].SeqRel != evs[1].Seq-1000 {
 		t.Fatalf("benchmark path lost its annotations: %+v", evs[1])
 	}
 }

@@ -59,6 +59,32 @@ func (d Dir) String() string {
 	return "ingress"
 }
 
+// Point is where the kernel showed the tracer a segment.
+type Point uint8
+
+const (
+	PointTC   Point = iota // the TC classifier, ingress or egress
+	PointXmit              // net:net_dev_start_xmit: handed to the driver, after qdisc and software GSO
+)
+
+func (p Point) String() string {
+	if p == PointXmit {
+		return "xmit"
+	}
+	return "tc"
+}
+
+// ParsePoint is the inverse of Point.String.
+func ParsePoint(s string) (Point, bool) {
+	switch s {
+	case "tc":
+		return PointTC, true
+	case "xmit":
+		return PointXmit, true
+	}
+	return 0, false
+}
+
 // PIDSource says where an event's pid came from.
 type PIDSource uint8
 
@@ -102,7 +128,7 @@ const (
 )
 
 // Event is one decoded record plus the annotations user space adds
-// (connection id, sides, relative numbers, loopback duplicate marking).
+// (connection id, sides, relative numbers, wire and twin marking).
 type Event struct {
 	Type   Type
 	TS     uint64 // CLOCK_MONOTONIC nanoseconds
@@ -117,6 +143,12 @@ type Event struct {
 	Ifindex uint32
 	Iface   string
 	Dir     Dir
+	Point   Point
+	// GSOSegs and GSOSize are the skb's GSO geometry: a super-packet of
+	// GSOSegs segments of GSOSize bytes (the last may be shorter); 0 for
+	// a plain skb.
+	GSOSegs uint16
+	GSOSize uint16
 	Seq     uint32
 	Ack     uint32
 	Flags   uint16
@@ -170,8 +202,15 @@ type Event struct {
 	HasSeqRel  bool
 	HasAckRel  bool
 	RelDerived bool
-	DupOf      uint64 // second observation of one loopback segment (egress then ingress on lo): the Index of the first; 0 otherwise
-	Index      uint64 // 1-based position of this event in the stream
+	// Wire says this observation is the one that counts for a segment the
+	// interface carried (what packet capture on it shows); false for the
+	// stack's own view at TC egress, which the wire shows again later.
+	Wire bool
+	// TwinOf is the Index of the earlier observation of the same bytes at
+	// another point (TC egress on lo for an ingress record; TC egress for
+	// an xmit record cut from it); 0 when there is none.
+	TwinOf uint64
+	Index  uint64 // 1-based position of this event in the stream
 
 	// Start.
 	Start *Start

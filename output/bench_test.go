@@ -49,7 +49,7 @@ func BenchmarkAnnotateAndWrite(b *testing.B) {
 			}
 		}
 	}
-	if pair[1].DupOf == 0 || !pair[0].HasSeqRel || pair[0].PIDSrc != event.PIDOwner {
+	if pair[1].TwinOf == 0 || !pair[0].HasSeqRel || pair[0].PIDSrc != event.PIDOwner {
 		b.Fatalf("annotations missing: %+v", pair[0])
 	}
 	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "records/s")

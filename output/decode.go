@@ -26,6 +26,8 @@ type wireEvent struct {
 	Iface   *string      `json:"iface"`
 	Ifindex uint32       `json:"ifindex"`
 	Dir     string       `json:"dir"`
+	Point   string       `json:"point"`
+	Wire    bool         `json:"wire"`
 	Family  *string      `json:"family"`
 	Saddr   *string      `json:"saddr"`
 	Sport   uint16       `json:"sport"`
@@ -42,8 +44,10 @@ type wireEvent struct {
 	Len     uint32       `json:"len"`
 	Win     uint16       `json:"win"`
 	HdrLen  uint8        `json:"hdr_len"`
+	GSOSegs uint16       `json:"gso_segs"`
+	GSOSize uint16       `json:"gso_size"`
 	Options *wireOptions `json:"options"`
-	DupOf   *uint64      `json:"dup_of"`
+	TwinOf  *uint64      `json:"twin_of"`
 
 	Cookie   uint64  `json:"cookie"`
 	PID      *uint32 `json:"pid"`
@@ -148,7 +152,15 @@ func (w *wireEvent) fill(ev *event.Event) error {
 		return err
 	}
 	ev.RolesGuessed = w.Guessed
-	ev.DupOf = deref(w.DupOf)
+	ev.Wire, ev.TwinOf = w.Wire, deref(w.TwinOf)
+	ev.GSOSegs, ev.GSOSize = w.GSOSegs, w.GSOSize
+	if w.Point != "" {
+		p, ok := event.ParsePoint(w.Point)
+		if !ok {
+			return fmt.Errorf("point %q: want tc or xmit", w.Point)
+		}
+		ev.Point = p
+	}
 	ev.Opts = w.Options.options()
 	ev.PID, ev.TGID, ev.UID, ev.Comm = deref(w.PID), deref(w.TGID), deref(w.UID), deref(w.Comm)
 	ev.PIDSrc = parsePIDSource(w.PIDSrc)

@@ -135,6 +135,8 @@ func appendSegment(b []byte, ev *event.Event) []byte {
 	b = appendOptString(b, "iface", ev.Iface, ev.Iface != "")
 	b = appendUint(b, "ifindex", uint64(ev.Ifindex))
 	b = appendString(b, "dir", ev.Dir.String())
+	b = appendString(b, "point", ev.Point.String())
+	b = appendBool(b, "wire", ev.Wire)
 	b = appendTuple(b, ev)
 	b = appendUint(b, "seq", uint64(ev.Seq))
 	b = appendUint(b, "ack", uint64(ev.Ack))
@@ -143,8 +145,10 @@ func appendSegment(b []byte, ev *event.Event) []byte {
 	b = appendUint(b, "len", uint64(ev.Len))
 	b = appendUint(b, "win", uint64(ev.Win))
 	b = appendUint(b, "hdr_len", uint64(ev.HdrLen))
+	b = appendUint(b, "gso_segs", uint64(ev.GSOSegs))
+	b = appendUint(b, "gso_size", uint64(ev.GSOSize))
 	b = appendOptions(b, &ev.Opts)
-	b = appendOptUint(b, "dup_of", ev.DupOf, ev.DupOf != 0)
+	b = appendOptUint(b, "twin_of", ev.TwinOf, ev.TwinOf != 0)
 	known := ev.PIDSrc != event.PIDNone
 	b = appendOptUint(b, "pid", uint64(ev.PID), known)
 	b = appendOptString(b, "comm", ev.Comm, known)
@@ -324,10 +328,6 @@ func appendOptUint(b []byte, key string, v uint64, ok bool) []byte {
 	return appendUint(b, key, v)
 }
 
-func appendBool(b []byte, key string, v bool) []byte {
-	return strconv.AppendBool(appendKey(b, key), v)
-}
-
 func appendString(b []byte, key, v string) []byte {
 	return appendQuoted(appendKey(b, key), v)
 }
@@ -374,4 +374,9 @@ func resetReason(r uint8) string {
 		return "received"
 	}
 	return "unknown"
+}
+
+func appendBool(b []byte, key string, v bool) []byte {
+	b = appendKey(b, key)
+	return strconv.AppendBool(b, v)
 }

@@ -88,7 +88,10 @@ func (r *Reporter) ended(conns []*timeline.Conn) error {
 		if r.opts.Format == Text {
 			err = r.text(c, fails)
 		} else {
-			err = r.writeJSON(newSummaryLine(c.Summary, c.LastTS, fails))
+			err = r.lateViolations(c)
+			if err == nil {
+				err = r.writeJSON(newSummaryLine(c.Summary, c.LastTS, fails))
+			}
 		}
 		if err != nil {
 			return err
@@ -122,6 +125,17 @@ func (r *Reporter) segmentLines(conn uint64, s *timeline.Segment) error {
 	}
 	for _, v := range s.Violations {
 		l := violationLine{Type: "violation", TS: s.TS, Conn: conn, Segment: v.Index, Rule: v.Rule.String(), Detail: v.Detail}
+		if err := r.writeJSON(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lateViolations writes the violations only the connection's end showed.
+func (r *Reporter) lateViolations(c *timeline.Conn) error {
+	for _, v := range c.Summary.Late {
+		l := violationLine{Type: "violation", TS: c.LastTS, Conn: c.ID, Segment: v.Index, Rule: v.Rule.String(), Detail: v.Detail}
 		if err := r.writeJSON(l); err != nil {
 			return err
 		}

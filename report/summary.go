@@ -27,6 +27,7 @@ type summaryLine struct {
 	KernelKnown     bool             `json:"kernel_retransmits_known"`
 	KernelRetrans   int              `json:"kernel_retransmissions"`
 	Disagreements   int              `json:"disagreements"`
+	Explained       map[string]int   `json:"explained_disagreements"`
 	Resets          int              `json:"resets"`
 	KernelRstSent   int              `json:"kernel_resets_sent"`
 	KernelRstRecv   int              `json:"kernel_resets_received"`
@@ -37,8 +38,14 @@ type summaryLine struct {
 	WindowScale     bool             `json:"window_scale_known"`
 	RelDerived      bool             `json:"relative_derived"`
 	Lossy           bool             `json:"lossy"`
+	RulesUnknown    []spanLine       `json:"rules_unknown"`
 	Violations      []violationBrief `json:"violations"`
 	Failures        []failureLine    `json:"failed_expectations"`
+}
+
+type spanLine struct {
+	From uint64  `json:"from"`
+	To   *uint64 `json:"to"`
 }
 
 type wayLine struct {
@@ -78,6 +85,18 @@ func newSummaryLine(s *timeline.Summary, ts uint64, fails []expect.Failure) summ
 		RstDisagree: s.ResetDisagreements, Findings: s.Findings, FinalStates: s.FinalState,
 		WindowScale: s.WindowScaleKnown, RelDerived: s.RelativeDerived, Lossy: s.Lossy,
 		Violations: []violationBrief{}, Failures: []failureLine{},
+		Explained: s.Explained, RulesUnknown: []spanLine{},
+	}
+	if l.Explained == nil {
+		l.Explained = map[string]int{}
+	}
+	for _, sp := range s.RulesUnknown {
+		sl := spanLine{From: sp.From}
+		if sp.To != 0 {
+			to := sp.To
+			sl.To = &to
+		}
+		l.RulesUnknown = append(l.RulesUnknown, sl)
 	}
 	if s.HasHandshakeRTT {
 		rtt := int64(s.HandshakeRTT)

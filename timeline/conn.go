@@ -26,9 +26,12 @@ type Flow struct {
 	Window   uint32 // the last window this side advertised
 	Scaled   bool   // Window is scaled; false when the SYN was missed
 	WScale   int    // the shift from the SYN, -1 when unknown
-	Bytes    uint64 // new payload bytes (retransmitted bytes not counted)
-	Segments int    // segments, each loopback segment counted once
+	Bytes    uint64 // payload bytes from the first to the highest sent (retransmitted bytes not counted)
+	Segments int    // wire segments
 	seqSet   bool
+
+	dataFrom, dataTo event.Seq // the span of payload seen
+	dataSet          bool
 }
 
 // Owner is the process behind one socket, with where the pid came from.
@@ -85,6 +88,16 @@ type Segment struct {
 	// KernelRetransmit is ground truth.
 	KernelKnown      bool
 	KernelRetransmit bool
+	// What the wire had carried when the segment came, for explaining a
+	// difference between the heuristic and the kernel: Advanced, it
+	// carried bytes this vantage had not seen from its sender; Tail, it
+	// repeated the sender's highest bytes (what a tail loss probe resends);
+	// Lossy, records were being lost.
+	Advanced, Tail, Lossy bool
+	// Explained says why the heuristic and the kernel differ on this
+	// segment, when the reason is known (Explain* constants); "" when
+	// they agree or the difference is unexplained.
+	Explained string
 	// RcvOldState is the receiving socket's state before the kernel
 	// handled the segment, when a rcv_state event reported it.
 	RcvOldState uint8
@@ -100,10 +113,13 @@ func (s *Segment) End() event.Seq {
 }
 
 type kernelRetx struct {
-	ts   uint64
-	side Side
-	seq  event.Seq
-	len  uint32
+	ts      uint64
+	side    Side
+	seq     event.Seq
+	len     uint32
+	covered uint32 // bytes of wire segments matched so far
+	lossy   bool   // records were being lost when it came
+	sighted bool   // TC egress saw the stack send it
 }
 
 // Conn is everything the timeline holds about one connection.
@@ -116,11 +132,14 @@ type Conn struct {
 	Flows     [2]Flow // by sender: Flows[Client] is client → server
 	Segments  []Segment
 	Truncated int // segments not kept because of Options.MaxSegments
-	States    []StateChange
-	Owners    [2]Owner
-	ConnRet   int32 // connect's return value, when seen
-	FirstTS   uint64
-	LastTS    uint64
+	// OtherVantage counts wire segments seen on another interface than
+	// the one the connection is analysed at (the first it was seen on).
+	OtherVantage int
+	States       []StateChange
+	Owners       [2]Owner
+	ConnRet      int32 // connect's return value, when seen
+	FirstTS      uint64
+	LastTS       uint64
 
 	// Summary is set when the connection ends.
 	Summary *Summary
@@ -143,12 +162,23 @@ type Conn struct {
 	closerSet    bool
 	lastRcv      [2]int // position of the segment a rcv_state event identified, -1 none
 	pending      []kernelRetx
-	lostRetx     int     // kernel retransmit events dropped unmatched from pending
+	unmatched    [2]int  // kernel retransmit events no wire segment came for: unexplained, explained
 	relDerived   bool    // some event's relative numbers came from a derived base
 	overflow     Segment // the record for segments beyond MaxSegments
 	end          string
 	segCap       int
 	elem         *lruElem
+	vantage      uint32 // the interface whose wire records are analysed
+	sightings    [16]sighting
+	nsight       int
+}
+
+// sighting is a TC egress observation waiting for its wire twin.
+type sighting struct {
+	index, ts uint64
+	seq       event.Seq
+	len       uint32
+	side      Side
 }
 
 func newConn(id uint64) *Conn {

@@ -1,6 +1,7 @@
 package timeline_test
 
 import (
+	"fmt"
 	"testing"
 
 	"tcptracer/timeline"
@@ -13,6 +14,13 @@ func retx() *tt.Builder {
 		Seg(C, "PA", 1, 1, 2).Wait(300e6)
 }
 
+// retxMid is retx with "CD" sent after "AB", so resending "AB" does not
+// repeat the sender's highest bytes, as a tail loss probe would.
+func retxMid() *tt.Builder {
+	return tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().
+		Seg(C, "PA", 1, 1, 2).Seg(C, "PA", 3, 1, 2).Wait(300e6)
+}
+
 func TestKernelRetransmit(t *testing.T) {
 	cases := []struct {
 		name                        string
@@ -20,21 +28,33 @@ func TestKernelRetransmit(t *testing.T) {
 		opts                        timeline.Options
 		heuristic, kernel, disagree int
 		known                       bool
+		explained                   map[string]int
 	}{
 		{"agree, kernel event after segment", retx().Seg(C, "PA", 1, 1, 2).Retransmit(C, 1, 2),
-			timeline.Options{}, 1, 1, 0, true},
+			timeline.Options{}, 1, 1, 0, true, nil},
 		{"agree, kernel event before segment", retx().Retransmit(C, 1, 2).Seg(C, "PA", 1, 1, 2),
-			timeline.Options{}, 1, 1, 0, true},
+			timeline.Options{}, 1, 1, 0, true, nil},
 		{"kernel length counts the FIN", retx().Seg(C, "FPA", 1, 1, 2).Retransmit(C, 1, 3),
-			timeline.Options{}, 1, 1, 0, true},
-		{"heuristic only", retx().Seg(C, "PA", 1, 1, 2),
-			timeline.Options{KernelRetransmits: true}, 1, 0, 1, true},
+			timeline.Options{}, 1, 1, 0, true, nil},
+		{"heuristic only", retxMid().Seg(C, "PA", 1, 1, 2),
+			timeline.Options{KernelRetransmits: true}, 1, 0, 1, true, nil},
+		{"heuristic only, the sender's last bytes: a tail loss probe", retx().Seg(C, "PA", 1, 1, 2),
+			timeline.Options{KernelRetransmits: true}, 1, 0, 0, true, map[string]int{timeline.ExplainTailLossProbe: 1}},
 		{"kernel only, no segment", retx().Retransmit(C, 1, 2),
-			timeline.Options{}, 0, 0, 1, true},
-		{"kernel event too far from the segment", retx().Retransmit(C, 1, 2).Wait(50e6).Seg(C, "PA", 1, 1, 2),
-			timeline.Options{}, 1, 0, 2, true},
+			timeline.Options{}, 0, 0, 1, true, nil},
+		{"kernel only, sent at TC egress but not on the wire", retx().Sighting(C, "PA", 1, 1, 2).Retransmit(C, 1, 2),
+			timeline.Options{}, 0, 0, 0, true, map[string]int{timeline.ExplainNotOnWire: 1}},
+		{"kernel only, the wire carried the bytes for the first time", retx().Seg(C, "PA", 3, 1, 2).Retransmit(C, 3, 2),
+			timeline.Options{}, 0, 1, 0, true, map[string]int{timeline.ExplainOriginalNotSeen: 1}},
+		{"kernel event too far from the segment", retxMid().Retransmit(C, 1, 2).Wait(50e6).Seg(C, "PA", 1, 1, 2),
+			timeline.Options{}, 1, 0, 2, true, nil},
+		{"lost records explain a difference", retxMid().Lost(5).Seg(C, "PA", 1, 1, 2),
+			timeline.Options{KernelRetransmits: true}, 1, 0, 0, true, map[string]int{timeline.ExplainLostRecords: 1}},
+		{"a kernel retransmission cut in two on the wire", tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().
+			Seg(C, "PA", 1, 1, 4).Wait(300e6).Retransmit(C, 1, 4).Seg(C, "A", 1, 1, 2).Seg(C, "PA", 3, 1, 2),
+			timeline.Options{}, 2, 2, 0, true, nil},
 		{"no kernel tracepoint: no disagreement", retx().Seg(C, "PA", 1, 1, 2),
-			timeline.Options{}, 1, 0, 0, false},
+			timeline.Options{}, 1, 0, 0, false, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,6 +66,9 @@ func TestKernelRetransmit(t *testing.T) {
 				t.Errorf("heuristic %d kernel %d disagreements %d known %v; want %d %d %d %v",
 					s.Retransmissions, s.KernelRetransmissions, s.Disagreements, s.KernelKnown,
 					tc.heuristic, tc.kernel, tc.disagree, tc.known)
+			}
+			if fmt.Sprint(s.Explained) != fmt.Sprint(tc.explained) {
+				t.Errorf("explained %v, want %v", s.Explained, tc.explained)
 			}
 		})
 	}
@@ -60,7 +83,7 @@ func TestKernelRetransmitUpdate(t *testing.T) {
 	for i := range b.Events {
 		updated = append(updated, tl.Feed(&b.Events[i]).Updated...)
 	}
-	if len(updated) != 1 || !updated[0].KernelRetransmit || updated[0].Index != 14 {
-		t.Fatalf("updated %+v, want segment #14 marked", updated)
+	if len(updated) != 1 || !updated[0].KernelRetransmit || updated[0].Index != 15 {
+		t.Fatalf("updated %+v, want segment #15 marked", updated)
 	}
 }

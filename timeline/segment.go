@@ -5,17 +5,30 @@ import (
 	"tcptracer/event"
 )
 
-// segment handles one TC observation of a segment.
+// segment handles one observation of a segment. Only the wire's
+// observations are analysed, at one vantage point (the first interface the
+// connection was seen on), so a segment is judged once per direction: the
+// stack's own sighting at TC egress only lends its time to the wire record
+// that pairs with it, and another interface's view of the same bytes is
+// not a retransmission.
 func (t *Timeline) segment(c *Conn, ev *event.Event) {
 	from := ev.Side
-	if ev.DupOf != 0 {
-		c.duplicate(ev)
+	if !ev.Wire {
+		c.sighted(ev, from)
+		return
+	}
+	if c.vantage == 0 {
+		c.vantage = ev.Ifindex
+	}
+	if ev.Ifindex != c.vantage {
+		c.OtherVantage++
 		return
 	}
 	if ev.Flags&event.SYN != 0 && ev.Flags&event.ACK == 0 {
 		c.opened = true
 	}
 	s := c.record(ev, from)
+	c.wireContext(s, from)
 	res := c.an.Segment(analysis.Seg{Index: s.Index, TS: s.TS, From: int(from), Seq: s.Seq, Ack: s.Ack,
 		Flags: s.Flags, Len: s.Len, Win: ev.Win, Opts: ev.Opts})
 	s.Findings, s.Violations, s.Retransmission = res.Findings, res.Violations, res.Retransmission
@@ -35,6 +48,9 @@ func (c *Conn) record(ev *event.Event, from Side) *Segment {
 		Seq: event.Seq(ev.Seq), Ack: event.Seq(ev.Ack), Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts,
 		SeqRel: ev.SeqRel, AckRel: ev.AckRel, HasAck: ev.HasAckRel, Derived: ev.RelDerived}
 	seg.observed(ev)
+	if ts := c.sightedAt(ev.TwinOf); ts != 0 {
+		seg.EgressTS = ts
+	}
 	if len(c.Segments) >= c.segCap {
 		c.Truncated++
 		c.overflow = seg
@@ -52,11 +68,21 @@ func (s *Segment) observed(ev *event.Event) {
 	}
 }
 
-// duplicate notes the second loopback observation's time on the first.
-func (c *Conn) duplicate(ev *event.Event) {
-	if s := c.byIndex(ev.DupOf); s != nil {
-		s.observed(ev)
+// sighted remembers when the stack sent a segment (TC egress), for the wire
+// record that pairs with it.
+func (c *Conn) sighted(ev *event.Event, from Side) {
+	c.sightings[c.nsight%len(c.sightings)] = sighting{index: ev.Index, ts: ev.TS, seq: event.Seq(ev.Seq), len: ev.Len, side: from}
+	c.nsight++
+}
+
+// sightedAt returns when the sighting with the given Index was made, or 0.
+func (c *Conn) sightedAt(index uint64) uint64 {
+	for _, s := range c.sightings {
+		if s.index == index && index != 0 {
+			return s.ts
+		}
 	}
+	return 0
 }
 
 // byIndex finds a recent segment by its stream Index.
@@ -72,19 +98,25 @@ func (c *Conn) byIndex(idx uint64) *Segment {
 	return nil
 }
 
+// wireContext notes what the wire had carried from the sender when s came,
+// before s is counted, and whether records were being lost.
+func (c *Conn) wireContext(s *Segment, from Side) {
+	f := &c.Flows[from]
+	data := s.Len > 0 || s.Flags&(event.SYN|event.FIN) != 0
+	s.Advanced = data && (!f.seqSet || s.End().GT(f.NextSeq))
+	s.Tail = s.Len > 0 && f.seqSet && s.End() == f.NextSeq && s.Seq.LT(f.NextSeq)
+	s.Lossy = c.an.Lossy()
+}
+
 // track updates the per-direction numbers and the closing state.
 func (c *Conn) track(s *Segment, from Side) {
 	f := &c.Flows[from]
 	f.Segments++
-	end, dataEnd := s.End(), s.Seq.Add(s.Len)
+	end := s.End()
 	if !f.seqSet || end.GT(f.NextSeq) {
-		if f.seqSet && dataEnd.GT(f.NextSeq) {
-			f.Bytes += uint64(dataEnd.Diff(s.Seq.Max(f.NextSeq)))
-		} else if !f.seqSet {
-			f.Bytes += uint64(s.Len)
-		}
 		f.NextSeq = end
 	}
+	f.countBytes(s)
 	if !f.seqSet || s.Seq.GT(f.HighSeq) {
 		f.HighSeq = s.Seq
 	}
@@ -95,6 +127,26 @@ func (c *Conn) track(s *Segment, from Side) {
 	f.Window, f.Scaled = s.Win, s.WinScaled
 	c.handshakeMarks(s)
 	c.closing(s, from)
+}
+
+// countBytes keeps the span of payload the sender's segments covered, so
+// retransmitted bytes count once and segments the vantage point saw out of
+// order count when they arrive.
+func (f *Flow) countBytes(s *Segment) {
+	if s.Len == 0 {
+		return
+	}
+	from, to := s.Seq, s.Seq.Add(s.Len)
+	if !f.dataSet {
+		f.dataFrom, f.dataTo, f.dataSet = from, to, true
+	}
+	if from.LT(f.dataFrom) {
+		f.dataFrom = from
+	}
+	if to.GT(f.dataTo) {
+		f.dataTo = to
+	}
+	f.Bytes = uint64(f.dataTo - f.dataFrom)
 }
 
 // handshakeMarks remembers the SYN, SYN-ACK and final ACK for the RTTs.

@@ -49,7 +49,8 @@ type Summary struct {
 	KernelKnown           bool
 	KernelRetransmissions int
 	// Disagreements counts segments where the heuristic and the kernel
-	// differ, plus kernel retransmit events no segment matched.
+	// differ, plus kernel retransmit events no segment matched, for no
+	// known reason (the known ones are in Explained).
 	Disagreements int
 	Findings      map[string]int // by analysis.Kind name
 	FinalState    [2]string      // kernel state names; UNKNOWN when no state event was seen
@@ -64,8 +65,19 @@ type Summary struct {
 	WindowScaleKnown     bool // false: the SYN was missed, windows are raw
 	RelativeDerived      bool // some relative numbers come from a derived base
 	Lossy                bool // the tracer lost events during the connection
-	ConnectRet           int32
-	TruncatedSegs        int
+	// RulesUnknown lists the spans where lost records left rules unjudged
+	// (RulesUnknownCut more were not kept).
+	RulesUnknown    []analysis.Span
+	RulesUnknownCut int
+	// Late lists the violations found only when the connection ended
+	// (also in Violations).
+	Late []analysis.Violation
+	// Explained counts, by reason (Explain* constants), the segments and
+	// kernel events on which the heuristic and the kernel differ for a
+	// known reason; Disagreements counts only the unexplained ones.
+	Explained     map[string]int
+	ConnectRet    int32
+	TruncatedSegs int
 	// Violations are the TCP rules broken, each at its segment.
 	Violations []analysis.Violation
 	// Verdict is "ok", or the violated rules each with its segment.
@@ -80,7 +92,9 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 	s := &Summary{Conn: c.ID, Client: c.Client, Server: c.Server, RolesGuessed: c.RolesGuessed,
 		Opened: c.opened, End: c.end, Duration: time.Duration(c.LastTS - c.FirstTS),
 		KernelKnown: kernelKnown, Findings: map[string]int{}, Owners: c.Owners,
-		KernelResetsReceived: c.rstRecv, RelativeDerived: c.relDerived, Lossy: c.an.Lossy, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
+		KernelResetsReceived: c.rstRecv, RelativeDerived: c.relDerived, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
+	s.RulesUnknown, s.RulesUnknownCut = c.an.Spans()
+	s.Lossy = len(s.RulesUnknown) > 0 || s.RulesUnknownCut > 0
 	if c.closerSet {
 		s.ActiveCloser = c.closer.String()
 	}
@@ -91,11 +105,16 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 	}
 	s.WindowScaleKnown = c.synIdx >= 0
 	c.handshakeTimes(s)
+	c.finalViolations(s)
 	for i := range c.Segments {
 		c.count(s, &c.Segments[i], kernelKnown)
 	}
 	if kernelKnown {
-		s.Disagreements += len(c.pending) + c.lostRetx
+		for len(c.pending) > 0 {
+			c.dropPending(0)
+		}
+		s.Disagreements += c.unmatched[0]
+		s.addExplained(ExplainNotOnWire, c.unmatched[1])
 	}
 	c.resetTally(s)
 	s.Verdict = verdict(s.Violations)
@@ -143,9 +162,48 @@ func (c *Conn) count(s *Summary, seg *Segment, kernelKnown bool) {
 		s.KernelRetransmissions++
 	}
 	if kernelKnown && seg.Retransmission != seg.KernelRetransmit {
-		s.Disagreements++
+		seg.Explained = seg.explain()
+		if seg.Explained == "" {
+			s.Disagreements++
+		} else {
+			s.addExplained(seg.Explained, 1)
+		}
 	}
 	s.Violations = append(s.Violations, seg.Violations...)
+}
+
+// finalViolations attaches the violations only the connection's end could
+// show (sequence space skipped and never sent) to the segments that showed
+// them, and keeps them in Late for reports that already wrote the segments.
+func (c *Conn) finalViolations(s *Summary) {
+	for _, v := range c.an.Finish() {
+		s.Late = append(s.Late, v)
+		if seg := c.segmentAt(v.Index); seg != nil {
+			seg.Violations = append(seg.Violations, v)
+		} else {
+			s.Violations = append(s.Violations, v)
+		}
+	}
+}
+
+// segmentAt finds a kept segment by its stream Index.
+func (c *Conn) segmentAt(index uint64) *Segment {
+	for i := range c.Segments {
+		if c.Segments[i].Index == index {
+			return &c.Segments[i]
+		}
+	}
+	return nil
+}
+
+func (s *Summary) addExplained(reason string, n int) {
+	if n == 0 {
+		return
+	}
+	if s.Explained == nil {
+		s.Explained = map[string]int{}
+	}
+	s.Explained[reason] += n
 }
 
 func (c *Conn) handshakeTimes(s *Summary) {

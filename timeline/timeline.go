@@ -75,7 +75,6 @@ type Timeline struct {
 	lru    lruList
 	ended  recentSet // ids of ended connections, so stragglers are ignored
 	tuples tupleSet  // recent 4-tuples, for reused_ports
-	lossy  bool
 	now    uint64
 	res    Result
 	// Connections reset but not yet ended: a socket's RST went out before
@@ -112,7 +111,7 @@ func (t *Timeline) Feed(ev *event.Event) Result {
 		t.start(ev.Start)
 		return t.res
 	case event.TypeLost:
-		t.markLossy()
+		t.markLossy(ev.Index)
 		return t.res
 	}
 	t.expire()
@@ -197,11 +196,13 @@ func (t *Timeline) start(s *event.Start) {
 	}
 }
 
-// markLossy records that events were lost: gaps become unprovable.
-func (t *Timeline) markLossy() {
-	t.lossy = true
+// markLossy records that events were lost at stream position index: any
+// open connection may have lost some, so the rules that need their history
+// are not judged until each direction is seen again. A connection first
+// seen later starts afresh (its lost records, if any, came before it).
+func (t *Timeline) markLossy(index uint64) {
 	for _, c := range t.conns {
-		c.an.Lossy = true
+		c.an.Loss(index)
 	}
 }
 
@@ -216,7 +217,7 @@ func (t *Timeline) conn(ev *event.Event) *Conn {
 	}
 	c := newConn(ev.Conn)
 	c.RolesGuessed = ev.RolesGuessed
-	c.FirstTS, c.an.Lossy, c.segCap = ev.TS, t.lossy, t.opts.MaxSegments
+	c.FirstTS, c.segCap = ev.TS, t.opts.MaxSegments
 	for len(t.conns) >= t.opts.MaxConns {
 		t.finish(t.lru.oldest(), "evicted")
 	}

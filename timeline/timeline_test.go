@@ -66,10 +66,10 @@ func TestStatePairing(t *testing.T) {
 	tl := timeline.New(timeline.Options{})
 	c := feed(tl, tt.Echo())[0]
 	want := map[string]uint64{ // "side old>new" → cause Index
-		"client CLOSE>SYN_SENT": 0, "client SYN_SENT>ESTABLISHED": 5, "server LISTEN>SYN_RECV": 8,
-		"server SYN_RECV>ESTABLISHED": 8, "client ESTABLISHED>FIN_WAIT1": 0, "server ESTABLISHED>CLOSE_WAIT": 21,
-		"client FIN_WAIT1>FIN_WAIT2": 24, "server CLOSE_WAIT>LAST_ACK": 0, "client FIN_WAIT2>CLOSE": 28,
-		"server LAST_ACK>CLOSE": 30,
+		"client CLOSE>SYN_SENT": 0, "client SYN_SENT>ESTABLISHED": 6, "server LISTEN>SYN_RECV": 9,
+		"server SYN_RECV>ESTABLISHED": 9, "client ESTABLISHED>FIN_WAIT1": 0, "server ESTABLISHED>CLOSE_WAIT": 22,
+		"client FIN_WAIT1>FIN_WAIT2": 25, "server CLOSE_WAIT>LAST_ACK": 0, "client FIN_WAIT2>CLOSE": 29,
+		"server LAST_ACK>CLOSE": 31,
 	}
 	for _, sc := range c.States {
 		key := sc.Side.String() + " " + event.StateName(sc.Old) + ">" + event.StateName(sc.New)
@@ -89,8 +89,8 @@ func TestRcvStatePairing(t *testing.T) {
 	feed(tl, b)
 	c := tl.Flush()[0]
 	last := c.States[len(c.States)-1]
-	if last.Cause != 12 {
-		t.Errorf("CLOSE_WAIT caused by #%d, want the FIN #12", last.Cause)
+	if last.Cause != 13 {
+		t.Errorf("CLOSE_WAIT caused by #%d, want the FIN #13", last.Cause)
 	}
 	if c.Segments[3].RcvOldState != event.StateEstablished {
 		t.Errorf("FIN's rcv old state %d", c.Segments[3].RcvOldState)
@@ -150,7 +150,7 @@ func TestResetEnds(t *testing.T) {
 		t.Fatalf("%d ended", len(ended))
 	}
 	s := ended[0].Summary
-	if s.End != "reset" || s.Resets != 1 || s.ActiveCloser != "client" || ended[0].States[len(ended[0].States)-1].Cause != 13 {
+	if s.End != "reset" || s.Resets != 1 || s.ActiveCloser != "client" || ended[0].States[len(ended[0].States)-1].Cause != 14 {
 		t.Errorf("end %s resets %d closer %s", s.End, s.Resets, s.ActiveCloser)
 	}
 }

@@ -33,7 +33,12 @@ const (
 type Decoder struct {
 	comms  map[[16]byte]string
 	ifname func(uint32) string
+	lost   uint32 // the last record's lost stamp
 }
+
+// LostStamp returns the last decoded record's count of failed
+// reservations (low 32 bits) at the time it was written.
+func (d *Decoder) LostStamp() uint32 { return d.lost }
 
 // NewDecoder returns a Decoder; ifname may be nil.
 func NewDecoder(ifname func(uint32) string) *Decoder {
@@ -88,6 +93,7 @@ func recordSize(typ uint8) int {
 func (d *Decoder) header(h *tcptracerRecHdr, ev *event.Event) {
 	ev.Type = event.Type(h.Type)
 	ev.TS = h.TsNs
+	d.lost = h.Lost
 	ev.Cookie = h.Cookie
 	ev.Sport, ev.Dport = h.Sport, h.Dport
 	if h.Family == afInet6 {
@@ -137,6 +143,8 @@ func (d *Decoder) segment(s *tcptracerSegmentEvent, ev *event.Event) {
 		ev.Iface = d.ifname(s.Ifindex)
 	}
 	ev.Dir = event.Dir(s.Dir)
+	ev.Point = event.Point(s.Point)
+	ev.GSOSegs, ev.GSOSize = s.GsoSegs, s.GsoSize
 	ev.Seq, ev.Ack, ev.Len = s.Seq, s.Ack, s.Len
 	ev.Flags, ev.Win, ev.HdrLen = s.Flags, s.Win, s.HdrLen
 	o := &ev.Opts

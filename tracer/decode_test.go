@@ -3,6 +3,7 @@ package tracer
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -55,6 +56,7 @@ func TestDecodeGolden(t *testing.T) {
 		Hdr:     hdr(recSegment, afInet6, "2001:db8::1", "2001:db8::2", 20000, 40000),
 		Ifindex: 3, Seq: 5000, Ack: 1003, Len: 1448, Flags: 0x010 | 0x100, Win: 512, HdrLen: 44,
 		OptMask: optTS, Tsval: 9, Tsecr: 8, Nsack: 2, Sack: [8]uint32{1, 2, 3, 4},
+		GsoSegs: 3, GsoSize: 1448, Point: 1,
 	}
 	conn := &tcptracerConnectEvent{Hdr: hdr(recConnect, afInet, "127.0.0.1", "127.0.0.1", 40000, 20000), Proc: proc(1), Isn: 1000, Ret: -115}
 	state := &tcptracerStateEvent{Hdr: hdr(recState, afInet, "127.0.0.1", "127.0.0.1", 20000, 40000), Proc: proc(2),
@@ -141,4 +143,36 @@ func BenchmarkDecodeToJSON(b *testing.B) {
 		w.Write(&ev)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// TestLostBefore: a record whose stamp counts failed reservations the
+// reader has not reported yet is preceded by a lost event for them, once.
+func TestLostBefore(t *testing.T) {
+	seg := synRecord()
+	seg.Hdr.Lost = 5
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(seg)), segmentSize)
+	dec := NewDecoder(nil)
+	var ev event.Event
+	if err := dec.Decode(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if dec.LostStamp() != 5 {
+		t.Fatalf("stamp %d, want 5", dec.LostStamp())
+	}
+	var tr Tracer
+	var got []uint64
+	h := HandlerFunc(func(ev *event.Event) error {
+		if ev.Type == event.TypeLost {
+			got = append(got, ev.Count)
+		}
+		return nil
+	})
+	for _, stamp := range []uint32{5, 5, 7, 6} { // 6: another CPU's older stamp
+		if err := tr.lostBefore(stamp, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(got) != "[5 2]" || tr.lost != 7 {
+		t.Fatalf("lost events %v, total %d; want [5 2] and 7", got, tr.lost)
+	}
 }

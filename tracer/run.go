@@ -96,28 +96,57 @@ func (t *Tracer) poll(rd *ringbuf.Reader, rec *ringbuf.Record, dec *Decoder, ev 
 		if err := dec.Decode(rec.RawSample, ev); err != nil {
 			return fmt.Errorf("decode record: %w", err)
 		}
+		if err := t.lostBefore(dec.LostStamp(), h); err != nil {
+			return err
+		}
 		if err := h.HandleEvent(ev); err != nil {
 			return err
 		}
 	}
 }
 
-// reportDrops emits a lost event when reservations failed since last time.
-func (t *Tracer) reportDrops(ev *event.Event, h Handler) error {
-	var perCPU []uint64
-	if err := t.dropMap.Lookup(uint32(0), &perCPU); err != nil {
-		return fmt.Errorf("read drop counter: %w", err)
-	}
-	var total uint64
-	for _, n := range perCPU {
-		total += n
-	}
-	if total == t.lost {
+// lostBefore emits a lost event ahead of a record whose stamp says that
+// reservations failed since the last record, so consumers learn of a gap
+// where it is in the stream, not at the end of the poll round. The stamp
+// holds the low 32 bits of the kernel's count.
+func (t *Tracer) lostBefore(stamp uint32, h Handler) error {
+	gap := stamp - uint32(t.lost)
+	if gap == 0 || int32(gap) < 0 {
 		return nil
 	}
-	*ev = event.Event{Type: event.TypeLost, TS: monotonicNow(), Count: total - t.lost}
-	t.lost = total
+	t.lost += uint64(gap)
+	t.lostEv = event.Event{Type: event.TypeLost, TS: monotonicNow(), Count: uint64(gap)}
+	return h.HandleEvent(&t.lostEv)
+}
+
+// reportDrops emits a lost event for reservations that failed after the
+// last record read (no later record carried their count).
+func (t *Tracer) reportDrops(ev *event.Event, h Handler) error {
+	c, err := t.Counters()
+	if err != nil {
+		return err
+	}
+	if c.Lost <= t.lost {
+		return nil
+	}
+	*ev = event.Event{Type: event.TypeLost, TS: monotonicNow(), Count: c.Lost - t.lost}
+	t.lost = c.Lost
 	return h.HandleEvent(ev)
+}
+
+// Counts are the kernel side's running totals.
+type Counts struct {
+	Lost      uint64 // ring buffer reservations that failed
+	Malformed uint64 // packets on a traced interface that did not parse as well-formed TCP
+}
+
+// Counters reads the kernel side's running totals.
+func (t *Tracer) Counters() (Counts, error) {
+	var c tcptracerCounterSet
+	if err := t.counts.Lookup(uint32(0), &c); err != nil {
+		return Counts{}, fmt.Errorf("read counters: %w", err)
+	}
+	return Counts{Lost: c.Lost, Malformed: c.Malformed}, nil
 }
 
 func (t *Tracer) ifaceName(idx uint32) string {

@@ -21,6 +21,12 @@ type tcptracerConnectEvent struct {
 	Ret  int32
 }
 
+type tcptracerCounterSet struct {
+	_         structs.HostLayout
+	Lost      uint64
+	Malformed uint64
+}
+
 type tcptracerProcInfo struct {
 	_    structs.HostLayout
 	Pid  uint32
@@ -42,6 +48,8 @@ type tcptracerRecHdr struct {
 	Type   uint8
 	Family uint8
 	Pad    [2]uint8
+	Lost   uint32
+	Pad2   uint32
 }
 
 type tcptracerSegmentEvent struct {
@@ -57,13 +65,14 @@ type tcptracerSegmentEvent struct {
 	Flags   uint16
 	Win     uint16
 	Mss     uint16
+	GsoSegs uint16
+	GsoSize uint16
 	Dir     uint8
 	HdrLen  uint8
 	Wscale  uint8
 	OptMask uint8
 	Nsack   uint8
-	Pad     [1]uint8
-	_       [4]byte
+	Point   uint8
 }
 
 type tcptracerSockEvent struct {
@@ -105,16 +114,23 @@ type tcptracerTrackKey struct {
 	Pad    [2]uint8
 }
 
+type tcptracerXmitKey struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Netns   uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	tcptracerMapConnecting          = "connecting"
-	tcptracerMapDrops               = "drops"
+	tcptracerMapCounters            = "counters"
 	tcptracerMapEvents              = "events"
 	tcptracerMapHeldChildren        = "held_children"
 	tcptracerMapOwners              = "owners"
 	tcptracerMapTracked             = "tracked"
+	tcptracerMapXmitIfaces          = "xmit_ifaces"
 	tcptracerProgFentryRcvState     = "fentry_rcv_state"
 	tcptracerProgFentryV4Connect    = "fentry_v4_connect"
 	tcptracerProgFentryV6Connect    = "fentry_v6_connect"
@@ -135,6 +151,7 @@ const (
 	tcptracerProgTpSendLength       = "tp_send_length"
 	tcptracerProgTpSendReset        = "tp_send_reset"
 	tcptracerProgTpState            = "tp_state"
+	tcptracerProgTpXmit             = "tp_xmit"
 	tcptracerVarConnectViaTp        = "connect_via_tp"
 	tcptracerVarFilterFamily        = "filter_family"
 	tcptracerVarFilterPid           = "filter_pid"
@@ -204,6 +221,7 @@ type tcptracerProgramSpecs struct {
 	TpSendLength       *ebpf.ProgramSpec `ebpf:"tp_send_length"`
 	TpSendReset        *ebpf.ProgramSpec `ebpf:"tp_send_reset"`
 	TpState            *ebpf.ProgramSpec `ebpf:"tp_state"`
+	TpXmit             *ebpf.ProgramSpec `ebpf:"tp_xmit"`
 }
 
 // tcptracerMapSpecs contains maps before they are loaded into the kernel.
@@ -211,11 +229,12 @@ type tcptracerProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcptracerMapSpecs struct {
 	Connecting   *ebpf.MapSpec `ebpf:"connecting"`
-	Drops        *ebpf.MapSpec `ebpf:"drops"`
+	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	HeldChildren *ebpf.MapSpec `ebpf:"held_children"`
 	Owners       *ebpf.MapSpec `ebpf:"owners"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
+	XmitIfaces   *ebpf.MapSpec `ebpf:"xmit_ifaces"`
 }
 
 // tcptracerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -250,21 +269,23 @@ func (o *tcptracerObjects) Close() error {
 // It can be passed to loadTcptracerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcptracerMaps struct {
 	Connecting   *ebpf.Map `ebpf:"connecting"`
-	Drops        *ebpf.Map `ebpf:"drops"`
+	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
 	HeldChildren *ebpf.Map `ebpf:"held_children"`
 	Owners       *ebpf.Map `ebpf:"owners"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
+	XmitIfaces   *ebpf.Map `ebpf:"xmit_ifaces"`
 }
 
 func (m *tcptracerMaps) Close() error {
 	return _TcptracerClose(
 		m.Connecting,
-		m.Drops,
+		m.Counters,
 		m.Events,
 		m.HeldChildren,
 		m.Owners,
 		m.Tracked,
+		m.XmitIfaces,
 	)
 }
 
@@ -303,6 +324,7 @@ type tcptracerPrograms struct {
 	TpSendLength       *ebpf.Program `ebpf:"tp_send_length"`
 	TpSendReset        *ebpf.Program `ebpf:"tp_send_reset"`
 	TpState            *ebpf.Program `ebpf:"tp_state"`
+	TpXmit             *ebpf.Program `ebpf:"tp_xmit"`
 }
 
 func (p *tcptracerPrograms) Close() error {
@@ -327,6 +349,7 @@ func (p *tcptracerPrograms) Close() error {
 		p.TpSendLength,
 		p.TpSendReset,
 		p.TpState,
+		p.TpXmit,
 	)
 }
 

@@ -21,18 +21,19 @@ const (
 
 // Tracer owns every kernel object it created; Close releases them all.
 type Tracer struct {
-	opts    Options
-	spec    *ebpf.CollectionSpec
-	shared  map[string]*ebpf.Map
-	events  *ebpf.Map // the ring buffer
-	dropMap *ebpf.Map // failed reservations per CPU
-	colls   []*ebpf.Collection
-	links   []link.Link
-	tc      *tcAttachment
-	hooks   []event.Hook
-	ifname  map[uint32]string
-	lost    uint64 // drops reported so far
-	closed  bool
+	opts   Options
+	spec   *ebpf.CollectionSpec
+	shared map[string]*ebpf.Map
+	events *ebpf.Map // the ring buffer
+	counts *ebpf.Map // failed reservations and malformed packets
+	colls  []*ebpf.Collection
+	links  []link.Link
+	tc     *tcAttachment
+	hooks  []event.Hook
+	ifname map[uint32]string
+	lost   uint64 // failed reservations reported so far
+	lostEv event.Event
+	closed bool
 }
 
 // New checks privileges and kernel support, loads the programs and attaches
@@ -51,7 +52,7 @@ func New(opts Options) (*Tracer, error) {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
 	t := &Tracer{opts: opts, ifname: map[uint32]string{}}
-	for _, step := range []func() error{t.loadSpec, t.loadMaps, t.attachSocketHooks, t.attachTC} {
+	for _, step := range []func() error{t.loadSpec, t.loadMaps, t.attachSocketHooks, t.attachTC, t.attachXmit} {
 		if err := step(); err != nil {
 			t.Close()
 			return nil, err
@@ -96,7 +97,7 @@ func (t *Tracer) loadMaps() error {
 			t.shared[name] = m
 		}
 	}
-	t.events, t.dropMap = t.shared["events"], t.shared["drops"]
+	t.events, t.counts = t.shared["events"], t.shared["counters"]
 	return nil
 }
 

@@ -143,11 +143,15 @@ func notes(s *timeline.Segment) []string {
 	for _, f := range s.Findings {
 		out = append(out, "["+f.String()+"]")
 	}
+	why := ""
+	if s.Explained != "" {
+		why = ": " + strings.ReplaceAll(s.Explained, "_", " ")
+	}
 	switch {
 	case s.KernelRetransmit:
-		out = append(out, "(kernel: retransmitted)")
+		out = append(out, "(kernel: retransmitted"+why+")")
 	case s.KernelKnown && s.Retransmission:
-		out = append(out, "(kernel: not a retransmission)")
+		out = append(out, "(kernel: not a retransmission"+why+")")
 	}
 	for _, v := range s.Violations {
 		out = append(out, "!! "+v.Rule.String()+": "+v.Detail)

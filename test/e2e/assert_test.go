@@ -45,7 +45,7 @@ func findConn(t *testing.T, evs []event.Event) uint64 {
 func connSegments(evs []event.Event, c uint64) []seg {
 	var out []seg
 	for _, ev := range evs {
-		if ev.Type == event.TypeSegment && ev.Conn == c && ev.DupOf == 0 {
+		if ev.Type == event.TypeSegment && ev.Conn == c && ev.Wire {
 			out = append(out, seg{ev, ev.Dport == echoPort})
 		}
 	}
@@ -217,26 +217,35 @@ func checkRcvState(t *testing.T, evs []event.Event, c uint64, segs []seg) {
 	}
 }
 
-// checkDuplicates: on lo every segment is seen twice and marked once; on
-// the veth end each is seen once.
-func checkDuplicates(t *testing.T, evs []event.Event, c uint64, loopback bool) {
+// checkTwins: every segment counts once on the wire. On lo each wire
+// (ingress) record pairs with the TC egress sighting before it; on a veth
+// end each outgoing segment is seen at TC egress and again, as the wire's,
+// at transmit, and incoming ones only at ingress.
+func checkTwins(t *testing.T, evs []event.Event, c uint64, loopback bool) {
 	t.Helper()
-	first, dups := 0, 0
+	var sightings, wire, paired, xmit int
 	for _, ev := range evs {
 		if ev.Type != event.TypeSegment || ev.Conn != c {
 			continue
 		}
-		if ev.DupOf != 0 {
-			dups++
-		} else {
-			first++
+		switch {
+		case !ev.Wire:
+			sightings++
+		case ev.TwinOf != 0:
+			wire++
+			paired++
+		default:
+			wire++
+		}
+		if ev.Point == event.PointXmit {
+			xmit++
 		}
 	}
-	if loopback && dups != first {
-		t.Errorf("lo: %d first observations, %d marked duplicates; want equal", first, dups)
+	if loopback && (sightings != wire || paired != wire) {
+		t.Errorf("lo: %d TC egress sightings, %d wire records of which %d paired; want all equal", sightings, wire, paired)
 	}
-	if !loopback && dups != 0 {
-		t.Errorf("veth: %d segments marked as duplicates, want 0", dups)
+	if !loopback && (xmit != sightings || paired != sightings) {
+		t.Errorf("veth: %d TC egress sightings, %d xmit records, %d paired; want all equal", sightings, xmit, paired)
 	}
 }
 

@@ -77,7 +77,7 @@ func checkSession(t *testing.T, s session, loopback bool) {
 	if attach != tracer.ModeTracepoint {
 		checkRcvState(t, s.events, c, segs)
 	}
-	checkDuplicates(t, s.events, c, loopback)
+	checkTwins(t, s.events, c, loopback)
 	if oracleOn() {
 		checkOracle(t, s.wire, segs)
 	} else {

@@ -123,7 +123,7 @@ func checkSavedSameAsLive(t *testing.T, evs []event.Event) {
 	}
 	n := 0
 	for _, ev := range evs {
-		if ev.Type != event.TypeSegment || ev.DupOf != 0 || ev.Conn == 0 {
+		if ev.Type != event.TypeSegment || !ev.Wire || ev.Conn == 0 {
 			continue
 		}
 		label := fmt.Sprintf("] Seq=%d Ack=%d Len=%d ~ ", ev.SeqRel, ev.AckRel, ev.Len)

@@ -27,7 +27,7 @@ type Builder struct {
 	Conn     uint64
 	Ends     [2]netip.AddrPort
 	ISN      [2]uint32
-	Loopback bool   // emit each segment twice: egress, then ingress marked DupOf
+	Loopback bool   // emit each segment twice: TC egress (not wire), then its ingress twin (wire)
 	Step     uint64 // ns between events
 	Win      uint16 // window for segments that are not SYNs
 	TS       uint64
@@ -49,7 +49,7 @@ func New(client, server string) *Builder {
 }
 
 // add appends ev with the connection model's annotations. The builder's
-// own Conn, Index and DupOf are kept: tests set them on purpose.
+// own Conn, Index, Wire and TwinOf are kept: tests set them on purpose.
 func (b *Builder) add(ev event.Event) {
 	if b.tracker == nil {
 		b.tracker = conn.NewTracker(nil)
@@ -165,7 +165,7 @@ func (b *Builder) Seg(from int, flags string, seq, ack, n uint32) *Builder {
 func (b *Builder) SegW(from int, flags string, seq, ack, n uint32, win uint16) *Builder {
 	peer := 1 - from
 	ev := b.base(event.TypeSegment, from)
-	ev.Dir, ev.Iface, ev.Ifindex = event.Egress, "lo", 1
+	ev.Dir, ev.Iface, ev.Ifindex, ev.Wire = event.Egress, "lo", 1, !b.Loopback
 	ev.Seq, ev.Ack, ev.Flags, ev.Len, ev.Win, ev.HdrLen = b.ISN[from]+seq, b.ISN[peer]+ack, Flags(flags), n, win, 32
 	if ev.Flags&event.ACK == 0 {
 		ev.Ack = 0
@@ -180,9 +180,21 @@ func (b *Builder) SegW(from int, flags string, seq, ack, n uint32, win uint16) *
 		dup := ev
 		b.TS += 2_000
 		b.index++
-		dup.TS, dup.Index, dup.Dir, dup.DupOf = b.TS, b.index, event.Ingress, ev.Index
+		dup.TS, dup.Index, dup.Dir, dup.Wire, dup.TwinOf = b.TS, b.index, event.Ingress, true, ev.Index
 		b.add(dup)
 	}
+	return b
+}
+
+// Sighting is a segment the stack sent that TC egress saw and the wire did
+// not carry (dropped by the qdisc, say): a record with wire false and no
+// twin after it.
+func (b *Builder) Sighting(from int, flags string, seq, ack, n uint32) *Builder {
+	loopback := b.Loopback
+	b.Loopback = false
+	b.SegW(from, flags, seq, ack, n, b.Win)
+	b.Loopback = loopback
+	b.Events[len(b.Events)-1].Wire = false
 	return b
 }
 
@@ -216,7 +228,7 @@ func (b *Builder) State(side int, old, new string) *Builder {
 func (b *Builder) RcvState(side int, old string) *Builder {
 	var seg event.Event
 	for i := len(b.Events) - 1; i >= 0; i-- {
-		if e := b.Events[i]; e.Type == event.TypeSegment && e.DupOf == 0 && e.Saddr == b.Ends[1-side].Addr() && e.Sport == b.Ends[1-side].Port() {
+		if e := b.Events[i]; e.Type == event.TypeSegment && e.Wire && e.Saddr == b.Ends[1-side].Addr() && e.Sport == b.Ends[1-side].Port() {
 			seg = e
 			break
 		}
