@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"tcptracer/event"
 	"tcptracer/timeline"
 	tt "tcptracer/timeline/timelinetest"
 )
@@ -100,7 +101,7 @@ func TestKernelRetransmitNearestWins(t *testing.T) {
 	c := tl.Flush()[0]
 	var marks []bool
 	for _, s := range c.Segments {
-		if s.Len == 2 && s.Seq == b.ISN[C]+1 {
+		if s.Len == 2 && s.Seq == event.Seq(b.ISN[C]+1) {
 			marks = append(marks, s.KernelRetransmit)
 		}
 	}
