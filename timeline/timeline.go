@@ -247,7 +247,12 @@ func (t *Timeline) finish(c *Conn, reason string) {
 	c.Summary = c.summarise(t.opts.KernelRetransmits)
 	delete(t.conns, c.ID)
 	t.lru.remove(c.elem)
-	t.ended.add(c.ID)
+	// A connection summarised because it was idle or made room is still
+	// open for conn, which keeps its id: its later events start a new
+	// timeline of the same id (and a second summary), not silence.
+	if reason != "idle" && reason != "evicted" {
+		t.ended.add(c.ID)
+	}
 	t.res.Ended = append(t.res.Ended, c)
 	if t.opts.OnEnd != nil {
 		t.opts.OnEnd(c)

@@ -282,3 +282,22 @@ func TestEchoAcrossWrap(t *testing.T) {
 		t.Errorf("client flow next %#x bytes %d, want 0x2 and 2", uint32(f.NextSeq), f.Bytes)
 	}
 }
+
+// TestIdleConnectionResumes: a connection summarised as idle keeps its id
+// in conn; when it speaks again its events make a new timeline and a
+// second summary instead of being dropped.
+func TestIdleConnectionResumes(t *testing.T) {
+	tl := timeline.New(timeline.Options{IdleTimeout: time.Second})
+	b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().Seg(C, "PA", 1, 1, 2)
+	feed(tl, b)
+	b.Events = nil
+	b.Wait(2e9).Seg(S, "A", 1, 3, 0)
+	ended := feed(tl, b)
+	if len(ended) != 1 || ended[0].Summary.End != "idle" || tl.Len() != 1 {
+		t.Fatalf("ended %d held %d; want the idle summary and the resumed connection held", len(ended), tl.Len())
+	}
+	again := tl.Flush()
+	if len(again) != 1 || again[0].ID != ended[0].ID || len(again[0].Segments) != 1 {
+		t.Fatalf("resumed: %d connections; want one of id %d with the later segment", len(again), ended[0].ID)
+	}
+}
