@@ -59,7 +59,7 @@ test: deps
 
 # Tests that need neither root nor a kernel.
 unit:
-	$(GO) test -count=1 ./event ./conn ./output/... ./timeline/... ./analysis/... ./internal/cli ./internal/version
+	$(GO) test -count=1 ./event ./conn ./output/... ./timeline/... ./analysis/... ./report/... ./internal/cli ./internal/version
 
 # Regenerate the bpf2go output (committed) with Debian's clang.
 generate: deps-build

@@ -219,6 +219,7 @@ func appendRetransmit(b []byte, ev *event.Event) []byte {
 	b = appendUint(b, "seq", uint64(ev.Seq))
 	b = appendUint(b, "len", uint64(ev.Len))
 	b = appendOptUint(b, "seq_rel", uint64(ev.SeqRel), ev.HasSeqRel)
+	b = appendBool(b, "rel_derived", ev.RelDerived)
 	return appendPID(b, ev)
 }
 
@@ -236,12 +237,21 @@ func appendTuple(b []byte, ev *event.Event) []byte {
 	b = appendAddr(b, "saddr", ev.Saddr)
 	b = appendUint(b, "sport", uint64(ev.Sport))
 	b = appendAddr(b, "daddr", ev.Daddr)
-	return appendUint(b, "dport", uint64(ev.Dport))
+	b = appendUint(b, "dport", uint64(ev.Dport))
+	return appendSide(b, ev)
+}
+
+// appendSide writes which end of the connection the source is, as
+// conn.Tracker decided: null when the event belongs to no connection.
+func appendSide(b []byte, ev *event.Event) []byte {
+	b = appendOptString(b, "side", ev.Side.String(), ev.Conn != 0)
+	return appendBool(b, "roles_guessed", ev.Conn != 0 && ev.RolesGuessed)
 }
 
 func appendRel(b []byte, ev *event.Event) []byte {
 	b = appendOptUint(b, "seq_rel", uint64(ev.SeqRel), ev.HasSeqRel)
-	return appendOptUint(b, "ack_rel", uint64(ev.AckRel), ev.HasAckRel)
+	b = appendOptUint(b, "ack_rel", uint64(ev.AckRel), ev.HasAckRel)
+	return appendBool(b, "rel_derived", ev.RelDerived)
 }
 
 func appendSeqSpace(b []byte, ev *event.Event) []byte {

@@ -91,8 +91,10 @@ var goldenCases = []struct {
 			Seq: 1001, Ack: 5001, Flags: event.PSH | event.ACK, Len: 2, Win: 512, HdrLen: 32,
 			Opts:   event.Options{HasTS: true, TSval: 3000000002, TSecr: 3000000001},
 			SeqRel: 1, AckRel: 1, HasSeqRel: true, HasAckRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+		// Traced from the middle: the roles are guessed, the bases derived.
 		withTuple(event.Event{Type: event.TypeSegment, TS: 1000400, Conn: 7, Index: 40, Ifindex: 3, Dir: event.Ingress, Wire: true, GSOSegs: 3, GSOSize: 1448,
 			Seq: 4000000000, Ack: 12345, Flags: event.ACK | event.ECE | event.CWR, Win: 1024, HdrLen: 44,
+			Side: event.Server, RolesGuessed: true, SeqRel: 1, AckRel: 1, HasSeqRel: true, HasAckRel: true, RelDerived: true,
 			Opts: event.Options{NSACK: 2, SACK: [4]event.SACKBlock{{Left: 12000, Right: 13000}, {Left: 14000, Right: 15000}}}}, srv6, cli6),
 	},
 }, {
@@ -117,8 +119,10 @@ var goldenCases = []struct {
 		withTuple(event.Event{Type: event.TypeRcvState, TS: 1000900, Conn: 1, Index: 10, Cookie: 4097, OldState: 2,
 			SndUna: 1000, SndNxt: 1001, RcvNxt: 0, Seq: 5000, Ack: 1001, Flags: event.SYN | event.ACK,
 			AckRel: 1, HasSeqRel: true, HasAckRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+		// Traced from the middle: the bases come from the kernel's snd_una and rcv_nxt.
 		withTuple(event.Event{Type: event.TypeRcvState, TS: 1001000, Conn: 3, Index: 11, Cookie: 4100, OldState: 4,
 			SndUna: 77, SndNxt: 78, RcvNxt: 900, Seq: 900, Ack: 78, Flags: event.FIN | event.ACK,
+			Side: event.Server, RolesGuessed: true, SeqRel: 1, AckRel: 2, HasSeqRel: true, HasAckRel: true, RelDerived: true,
 			PID: 0, Comm: "swapper/1", PIDSrc: event.PIDCurrent}, srv6, cli6),
 	},
 }, {
@@ -132,7 +136,7 @@ var goldenCases = []struct {
 }, {
 	name: "reset",
 	events: []event.Event{
-		withTuple(event.Event{Type: event.TypeReset, TS: 1001300, Conn: 5, Index: 14, Reason: event.ResetSent, OldState: 7,
+		withTuple(event.Event{Type: event.TypeReset, TS: 1001300, Conn: 5, Index: 14, Reason: event.ResetSent, OldState: 7, Side: event.Server,
 			PID: 9, TGID: 9, Comm: "ksoftirqd/1", PIDSrc: event.PIDCurrent}, srv, cli),
 		withTuple(event.Event{Type: event.TypeReset, TS: 1001400, Conn: 5, Index: 15, Cookie: 4097, Reason: event.ResetReceived,
 			OldState: 2, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
