@@ -28,6 +28,7 @@ func runDemo(ctx context.Context, in *invocation, env Env) error {
 	if err != nil {
 		return err
 	}
+	ro.Stream = true
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := newDemoWatch()

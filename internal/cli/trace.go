@@ -105,6 +105,7 @@ func runTrace(ctx context.Context, in *invocation, env Env) error {
 	if err != nil {
 		return err
 	}
+	ro.Stream = true // a live trace draws each ladder as it happens
 	if d := in.dur("duration"); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
