@@ -6,8 +6,9 @@ package e2e
 // segment events with wire:true on an interface are, as a multiset keyed by
 // (saddr, sport, daddr, dport, seq, ack, flags, len), what `tcpdump -i` on
 // that interface captured of the same traffic. TestWireTshark checks the
-// findings: per kind, what `tshark -r` finds in that capture. Tests that
-// need tshark carry Tshark in their name (the VM guests have no tshark).
+// findings: per kind, what `tshark -r` finds in that capture, put in the
+// tracer's order and clock (see findingKinds for why). Tests that need
+// tshark carry Tshark in their name (the VM guests have no tshark).
 //
 // Environment, beside main_test.go's:
 //
@@ -163,8 +164,9 @@ func covers(segs []wireEvent, b *wireBed, toServer bool, total int) error {
 	return nil
 }
 
-// checkWireSegments is the contract: wire segments equal tcpdump's.
-func checkWireSegments(t *testing.T, r *wireRun, v connView) {
+// checkWireSegments is the contract: wire segments equal tcpdump's. It
+// returns the pairing of capture (a) and wire view (b).
+func checkWireSegments(t *testing.T, r *wireRun, v connView) oracle.Match {
 	t.Helper()
 	dumpKeys := oracle.Keys(r.capture)
 	wireKeys := make([]oracle.Key, len(v.wire))
@@ -174,10 +176,10 @@ func checkWireSegments(t *testing.T, r *wireRun, v connView) {
 	m := oracle.MatchKeys(dumpKeys, wireKeys)
 	t.Logf("WIRE %s: tcpdump %d segments, tracer %s %d (of %d records on %s: %s); %d bytes each way in %v",
 		r.bed.sc.name, len(dumpKeys), v.how, len(wireKeys), len(v.all), r.bed.iface, recordMix(v.all), r.total, r.elapsed.Round(time.Millisecond))
-	if m.Equal() {
-		return
+	if !m.Equal() {
+		t.Errorf("the tracer's %s segments differ from tcpdump's on %s:\n%s", v.how, r.bed.iface, mismatchReport(r, v, m))
 	}
-	t.Errorf("the tracer's %s segments differ from tcpdump's on %s:\n%s", v.how, r.bed.iface, mismatchReport(r, v, m))
+	return m
 }
 
 // recordMix counts the records by point, direction and wire flag.

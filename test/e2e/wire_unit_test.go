@@ -67,20 +67,3 @@ func TestKindsOfFrame(t *testing.T) {
 		}
 	}
 }
-
-func TestTimingCalls(t *testing.T) {
-	k := func(seq uint32) oracle.Key { e := unitSeg(true, seq, 100); return e.key() }
-	want := findingKeys{"out_of_order": {k(1), k(2)}, "retransmission": {k(3)}}
-	got := findingKeys{"retransmission": {k(1), k(4)}, "out_of_order": {k(3), k(3)}}
-	calls := timingCalls(want, got)
-	if !reflect.DeepEqual(calls, []oracle.Key{k(1), k(3)}) {
-		t.Errorf("timing calls %v, want seq 1 and 3", calls)
-	}
-	// What stays must still fail the comparison: seq 2 flagged by tshark
-	// alone, seq 4 and the second seq 3 by the tracer alone.
-	wantLeft := findingKeys{"out_of_order": {k(2)}, "retransmission": nil}
-	gotLeft := findingKeys{"retransmission": {k(4)}, "out_of_order": {k(3)}}
-	if !reflect.DeepEqual(want, wantLeft) || !reflect.DeepEqual(got, gotLeft) {
-		t.Errorf("left over: tshark %v, tracer %v; want %v, %v", want, got, wantLeft, gotLeft)
-	}
-}
