@@ -19,7 +19,7 @@ var AnalysisFields = []string{
 	"retransmission", "fast_retransmission", "spurious_retransmission",
 	"out_of_order", "lost_segment", "ack_lost_segment", "duplicate_ack",
 	"zero_window", "zero_window_probe", "zero_window_probe_ack",
-	"window_update", "window_full", "keep_alive", "keep_alive_ack",
+	"window_update", "window_full", "keep_alive", "keep_alive_ack", "reused_ports",
 }
 
 // Frame is one TCP packet as tshark dissected it.

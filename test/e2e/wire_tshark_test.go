@@ -48,6 +48,7 @@ var findingKinds = []kindPair{
 	{"window_full", "window_full"},
 	{"keep_alive", "keep_alive"},
 	{"keep_alive_ack", "keep_alive_ack"},
+	{"reused_ports", "reused_ports"},
 }
 
 func TestWireTshark(t *testing.T) {
@@ -72,7 +73,7 @@ func TestWireTshark(t *testing.T) {
 				logFindings(t, r, "on the capture", onCapture, got)
 				t.Fatalf("findings not compared in the tracer's order: its wire segments differ from the capture (above)")
 			}
-			order, moved := tracerOrder(r, v, m)
+			order, moved := tracerOrder(v, m)
 			logFindings(t, r, fmt.Sprintf("on the capture (its order differs from the tracer's at %d of %d positions)", moved, len(order)), onCapture, got)
 			reordered, err := oracle.Reorder(r.pcap, order, tracerTimes(v))
 			if err != nil {
@@ -99,7 +100,7 @@ func runTshark(t *testing.T, pcap []byte) []oracle.Frame {
 // tracerOrder lists the capture's segments in the order of the tracer's
 // wire view (m pairs capture and view one for one), and counts the
 // positions where that order differs from the capture's.
-func tracerOrder(r *wireRun, v connView, m oracle.Match) (order []int, moved int) {
+func tracerOrder(v connView, m oracle.Match) (order []int, moved int) {
 	order = make([]int, len(v.wire))
 	for i, j := range m.AtoB {
 		order[j] = i
