@@ -67,3 +67,28 @@ func TestKindsOfFrame(t *testing.T) {
 		}
 	}
 }
+
+func TestRFC5681Exempt(t *testing.T) {
+	frame := func(toServer bool, seq, ack, n uint32, dup bool) oracle.Frame {
+		e := unitSeg(toServer, seq, n)
+		e.Ack = ack
+		f := oracle.Frame{Key: e.key()}
+		if dup {
+			f.Analysis = []string{"duplicate_ack"}
+		}
+		return f
+	}
+	frames := []oracle.Frame{
+		frame(true, 1000, 5000, 100, false), // client sends 1000..1100
+		frame(false, 5000, 1050, 0, false),  // server acks half
+		frame(false, 5000, 1050, 0, true),   // a duplicate while 1050..1100 is outstanding: counts
+		frame(false, 5000, 1100, 0, false),  // all acked
+		frame(false, 5000, 1100, 0, true),   // D-SACK after a spurious resend: nothing outstanding
+		frame(true, 1100, 5000, 50, false),  // more data
+		frame(false, 5000, 1100, 0, true),   // now 1100..1150 is outstanding: counts
+	}
+	got := rfc5681Exempt(frames)
+	if want := []oracle.Key{frames[4].Key}; !reflect.DeepEqual(got, want) {
+		t.Errorf("exempt %v, want %v", got, want)
+	}
+}
