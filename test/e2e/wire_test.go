@@ -14,13 +14,9 @@ package e2e
 //
 //	TCPTRACER_WIRE_BYTES      bytes each way per transfer (4M; 1M on one CPU)
 //	TCPTRACER_WIRE_ARTIFACTS  directory to keep each run's pcap and JSON stream in
-//	TCPTRACER_WIRE_VIEW       "ingress": compare TC ingress records instead of
-//	                          wire:true ones (a tracer from before the wire
-//	                          contract; on lo that is what tcpdump shows)
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -37,6 +33,7 @@ func TestWire(t *testing.T) {
 			v := r.view(t)
 			checkNoLoss(t, r)
 			checkCoverage(t, r, v)
+			checkWireRules(t, r, v)
 			if !r.captured {
 				t.Logf("ORACLE off: tcpdump comparison not run")
 				return
@@ -61,10 +58,6 @@ type connView struct {
 func (r *wireRun) view(t *testing.T) connView {
 	t.Helper()
 	v := connView{how: "wire:true"}
-	ingressOnly := os.Getenv("TCPTRACER_WIRE_VIEW") == "ingress"
-	if ingressOnly {
-		v.how = "TC ingress (TCPTRACER_WIRE_VIEW=ingress)"
-	}
 	hasWire := false
 	for _, e := range r.stream {
 		if e.Type != "segment" || e.Ifindex != r.bed.ifindex || !r.bed.involves(&e) {
@@ -75,14 +68,14 @@ func (r *wireRun) view(t *testing.T) connView {
 		}
 		hasWire = hasWire || e.Wire != nil
 		v.all = append(v.all, e)
-		if ingressOnly && e.Dir == "ingress" && (e.Point == "" || e.Point == "tc") || !ingressOnly && e.isWire() {
+		if e.isWire() {
 			v.wire = append(v.wire, e)
 		}
 	}
 	if len(v.all) == 0 {
 		t.Fatalf("the tracer reported no segment of the connection to %s on %s (ifindex %d)", r.bed.server, r.bed.iface, r.bed.ifindex)
 	}
-	if !ingressOnly && !hasWire {
+	if !hasWire {
 		t.Fatalf("none of the tracer's %d segment events has a `wire` field: this tracer does not implement the wire contract (issue 7)", len(v.all))
 	}
 	return v
@@ -160,6 +153,64 @@ func covers(segs []wireEvent, b *wireBed, toServer bool, total int) error {
 	}
 	if next < uint64(total) {
 		return fmt.Errorf("bytes %d.. of %d never seen (%d data segments)", next, total, len(spans))
+	}
+	return nil
+}
+
+// checkWireRules holds the stream to the rest of the contract, which needs no
+// oracle: wire is true exactly for TC ingress and xmit records; a twin_of
+// names an earlier TC egress record of the same sender that holds the same
+// bytes (a piece of a super-packet names the whole); and every record that
+// follows a TC egress sighting has one: TC ingress on lo, xmit elsewhere.
+func checkWireRules(t *testing.T, r *wireRun, v connView) {
+	t.Helper()
+	byID := map[uint64]*wireEvent{}
+	for i := range v.all {
+		byID[v.all[i].ID] = &v.all[i]
+	}
+	bad := 0
+	for i := range v.all {
+		e := &v.all[i]
+		if err := twinError(e, byID, r.bed.sc.veth); err != nil {
+			if bad < mismatchShown {
+				t.Errorf("%s: %v", e, err)
+			}
+			bad++
+		}
+	}
+	if bad > mismatchShown {
+		t.Errorf("... %d records break the wire/twin_of rules in all", bad)
+	}
+}
+
+func twinError(e *wireEvent, byID map[uint64]*wireEvent, veth bool) error {
+	ingress, xmit := e.Point == "tc" && e.Dir == "ingress", e.Point == "xmit" && e.Dir == "egress"
+	switch {
+	case e.Point != "tc" && e.Point != "xmit":
+		return fmt.Errorf("point %q, want tc or xmit", e.Point)
+	case e.Wire == nil || *e.Wire != (ingress || xmit):
+		return fmt.Errorf("wire is true exactly for TC ingress and xmit records")
+	case e.TwinOf == nil:
+		if xmit || ingress && !veth {
+			return fmt.Errorf("no twin_of: it passed TC egress first")
+		}
+		return nil
+	case !e.isWire():
+		return fmt.Errorf("a TC egress record with a twin_of")
+	case ingress && veth:
+		return fmt.Errorf("an incoming segment on a veth with a twin_of")
+	}
+	tw := byID[*e.TwinOf]
+	switch {
+	case tw == nil:
+		return fmt.Errorf("twin_of %d is no record of this connection on this interface", *e.TwinOf)
+	case tw.ID >= e.ID || tw.Point != "tc" || tw.Dir != "egress":
+		return fmt.Errorf("twin_of %s, want an earlier TC egress record", tw)
+	case tw.Saddr != e.Saddr || tw.Sport != e.Sport:
+		return fmt.Errorf("twin_of %s, from another sender", tw)
+	case e.Len == 0 && (tw.Seq != e.Seq || tw.Ack != e.Ack),
+		e.Len > 0 && (int32(e.Seq-tw.Seq) < 0 || int32(e.Seq+e.Len-(tw.Seq+tw.Len)) > 0):
+		return fmt.Errorf("twin_of %s, which does not hold these bytes", tw)
 	}
 	return nil
 }

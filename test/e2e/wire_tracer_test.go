@@ -38,7 +38,6 @@ type wireEvent struct {
 	Flags   []string   `json:"flags"`
 	Len     uint32     `json:"len"`
 	Win     uint16     `json:"win"`
-	DupOf   *uint64    `json:"dup_of"` // before the wire contract; replaced by twin_of
 
 	// The wire contract's fields (issue 7). Wire is a pointer so a stream
 	// from a tracer without the contract is told apart from wire:false.
@@ -81,17 +80,10 @@ func (e *wireEvent) String() string {
 		w = fmt.Sprintf("wire:%v", *e.Wire)
 	}
 	twin := "-"
-	switch {
-	case e.TwinOf != nil:
+	if e.TwinOf != nil {
 		twin = fmt.Sprint(*e.TwinOf)
-	case e.DupOf != nil:
-		twin = fmt.Sprintf("%d (dup_of)", *e.DupOf)
 	}
-	point := e.Point
-	if point == "" {
-		point = "?"
-	}
-	return fmt.Sprintf("#%d %s/%s %s gso %d×%d twin_of %s: %s", e.ID, point, e.Dir, w, e.GSOSegs, e.GSOSize, twin, e.key())
+	return fmt.Sprintf("#%d %s/%s %s gso %d×%d twin_of %s: %s", e.ID, orDash(e.Point), e.Dir, w, e.GSOSegs, e.GSOSize, twin, e.key())
 }
 
 // tracerCLI is the tcptracer command (this binary in the cli role) running
