@@ -225,8 +225,10 @@ func runWire(t *testing.T, sc wireScenario) *wireRun {
 	t.Helper()
 	b := newWireBed(t, sc)
 	r := &wireRun{bed: b, total: wireBytes(t)}
-	tr := startTracerCLI(t, b.tracerArgs()...)
+	var tr *tracerCLI
 	var capture *oracle.Capture
+	t.Cleanup(func() { r.keepArtifacts(t, tr, capture) }) // after both stopped, on every path
+	tr = startTracerCLI(t, b.tracerArgs()...)
 	if oracleOn() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		t.Cleanup(cancel)
@@ -239,11 +241,12 @@ func runWire(t *testing.T, sc wireScenario) *wireRun {
 	r.transfer(t)
 	tr.waitFor(t, "both sockets of the connection to close", func(evs []wireEvent) bool {
 		return closes(evs, b.server.Port()) >= 2
-	})
+	}, func(evs []wireEvent) string { return stateChanges(evs, b.server.Port()) })
 	if err := b.stopSrv(); err != nil {
 		t.Errorf("echo server: %v", err)
 	}
-	tr.waitFor(t, "the listener to close", func(evs []wireEvent) bool { return listenerClosed(evs, b.server.Port()) })
+	tr.waitFor(t, "the listener to close", func(evs []wireEvent) bool { return listenerClosed(evs, b.server.Port()) },
+		func(evs []wireEvent) string { return stateChanges(evs, b.server.Port()) })
 	if capture != nil {
 		segs, err := capture.Stop()
 		if err != nil {
@@ -254,7 +257,6 @@ func runWire(t *testing.T, sc wireScenario) *wireRun {
 	tr.stop(t)
 	r.stream = tr.snapshot()
 	r.readDropper(t)
-	r.keepArtifacts(t, tr)
 	return r
 }
 
@@ -287,26 +289,42 @@ func (r *wireRun) readDropper(t *testing.T) {
 	r.dropped, r.dropSeq = n, seq
 }
 
-// keepArtifacts writes the capture and the stream to
-// $TCPTRACER_WIRE_ARTIFACTS, for a look with Wireshark or jq.
-func (r *wireRun) keepArtifacts(t *testing.T, tr *tracerCLI) {
+// keepArtifacts writes the stream and the capture to
+// $TCPTRACER_WIRE_ARTIFACTS, for a look with Wireshark or jq; as a cleanup,
+// so a run that failed half-way leaves what it had.
+func (r *wireRun) keepArtifacts(t *testing.T, tr *tracerCLI, capture *oracle.Capture) {
 	t.Helper()
 	dir := os.Getenv("TCPTRACER_WIRE_ARTIFACTS")
-	if dir == "" {
+	if dir == "" || tr == nil {
 		return
 	}
 	base := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
 	tr.mu.Lock()
 	err := os.WriteFile(base+".json", tr.raw.Bytes(), 0o644)
 	tr.mu.Unlock()
-	if err == nil && r.captured {
-		err = os.WriteFile(base+".pcap", r.pcap, 0o644)
+	if err == nil && capture != nil {
+		err = os.WriteFile(base+".pcap", capture.Pcap(), 0o644)
 	}
 	if err != nil {
 		t.Errorf("keep artifacts: %v", err)
 		return
 	}
 	t.Logf("artifacts: %s.json, %s.pcap", base, base)
+}
+
+// stateChanges lists the state events on port, for a wait that timed out.
+func stateChanges(evs []wireEvent, port uint16) string {
+	var b strings.Builder
+	for i := range evs {
+		e := &evs[i]
+		if e.Type == "state" && (e.Sport == port || e.Dport == port) {
+			fmt.Fprintf(&b, "\n  #%d %s:%d > %s:%d %s>%s", e.ID, e.Saddr, e.Sport, e.Daddr, e.Dport, e.OldState, e.NewState)
+		}
+	}
+	if b.Len() == 0 {
+		return "no state event on the port"
+	}
+	return "state events on the port:" + b.String()
 }
 
 // closes counts the sockets on port that went to CLOSE (the listener aside).

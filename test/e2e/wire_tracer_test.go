@@ -90,7 +90,7 @@ func (e *wireEvent) String() string {
 // in the background with --format json, its stream parsed as it arrives.
 type tracerCLI struct {
 	cmd    *exec.Cmd
-	stderr bytes.Buffer
+	stderr lockedBuffer // read while the tracer runs
 	exited chan struct{}
 	err    error // cmd.Wait's, valid once exited is closed
 
@@ -152,8 +152,8 @@ func (p *tracerCLI) snapshot() []wireEvent {
 }
 
 // waitFor polls the stream until ok holds, the tracer exits or waitTimeout
-// passes.
-func (p *tracerCLI) waitFor(t *testing.T, what string, ok func([]wireEvent) bool) {
+// passes. On failure, detail (if given) says what the stream holds.
+func (p *tracerCLI) waitFor(t *testing.T, what string, ok func([]wireEvent) bool, detail ...func([]wireEvent) string) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for time.Now().Before(deadline) {
@@ -169,7 +169,12 @@ func (p *tracerCLI) waitFor(t *testing.T, what string, ok func([]wireEvent) bool
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	t.Fatalf("timed out after %v waiting for %s; %d events so far; stderr:\n%s", waitTimeout, what, len(p.snapshot()), p.stderr.String())
+	evs := p.snapshot()
+	var more string
+	for _, d := range detail {
+		more += "; " + d(evs)
+	}
+	t.Fatalf("timed out after %v waiting for %s; %d events so far%s; stderr:\n%s", waitTimeout, what, len(evs), more, p.stderr.String())
 }
 
 // stop interrupts the tracer as Ctrl-C would and waits for its report; it
@@ -195,4 +200,23 @@ func (p *tracerCLI) stop(t *testing.T) {
 	if p.bad != nil {
 		t.Errorf("tracer wrote a line that is not JSON: %v", p.bad)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that one goroutine may write while another
+// reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
