@@ -18,7 +18,7 @@
 #                                           guest modules, dependencies added; a
 #                                           stock host autoloads the last two for
 #                                           netlink handles in new namespaces
-#   VMTEST_TOOLS='tcpdump ip tc'            host programs copied with their libraries
+#   VMTEST_TOOLS='tcpdump ip tc ethtool'    host programs copied with their libraries
 #   VMTEST_ORACLE=on|off                    off: guest and host cells get TCPTRACER_ORACLE=off
 #   VMTEST_PKG=./test/e2e                   test package built as the guest's e2e.test
 #   GO=go                                   the go command
@@ -41,7 +41,7 @@ CELL_TIMEOUT=${VMTEST_CELL_TIMEOUT:-480}
 MEM=${VMTEST_MEM:-1024}
 ACCEL=${VMTEST_ACCEL:-tcg}
 KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink}
-TOOLS=${VMTEST_TOOLS:-tcpdump ip tc}
+TOOLS=${VMTEST_TOOLS:-tcpdump ip tc ethtool}
 ORACLE=${VMTEST_ORACLE:-on}
 STANDIN=${VMTEST_STANDIN:-0}
 TC_ONLY=${VMTEST_TC_ONLY:-^(TestCleanup|TestWire)}
