@@ -26,7 +26,7 @@ func (s Segment) Key() Key {
 func (k Key) String() string {
 	return fmt.Sprintf("%s > %s [%s] seq %d ack %d len %d",
 		netip.AddrPortFrom(k.Saddr, k.Sport), netip.AddrPortFrom(k.Daddr, k.Dport),
-		event.Flags(k.Flags).Wireshark(), k.Seq, k.Ack, k.Len)
+		event.Flags(k.Flags), k.Seq, k.Ack, k.Len)
 }
 
 // Match is the outcome of comparing two sequences of keys as multisets.
