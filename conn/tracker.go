@@ -66,7 +66,8 @@ type Tracker struct {
 	grace    uint64
 	maxConns int
 
-	twins twinTable
+	twins  twinTable
+	recent recentTable // the last segment observations, for drops
 }
 
 // NewTracker returns a Tracker that names interfaces with ifname (it may be
@@ -103,13 +104,16 @@ func (t *Tracker) Annotate(ev *event.Event) {
 	if c != nil {
 		ev.Conn = c.id
 		t.live.moveToFront(c)
-		if ev.Type != event.TypeSegment {
+		if ev.Type != event.TypeSegment && ev.Type != event.TypeDrop {
 			c.markLocal(src)
 		}
 	}
 	switch ev.Type {
 	case event.TypeSegment:
 		t.segment(ev, c, src, dst)
+		t.recent.add(ev, fam, src, dst)
+	case event.TypeDrop:
+		t.dropped(ev, c, fam, src, dst)
 	case event.TypeRcvState:
 		t.rcvState(ev, c, src, dst)
 	case event.TypeConnect:

@@ -165,6 +165,11 @@ func (t *Timeline) dispatch(c *Conn, ev *event.Event) {
 		if s := c.kernelRetransmit(ev, uint64(t.opts.RetransmitWindow)); s != nil {
 			t.res.Updated = append(t.res.Updated, s)
 		}
+		if side, ok := c.sideOf(ev.Saddr, ev.Sport); ok {
+			c.retransmitted(ev, side)
+		}
+	case event.TypeDrop:
+		c.drop(ev)
 	case event.TypeReset:
 		c.reset(ev)
 	}
