@@ -1,0 +1,168 @@
+package e2e
+
+// Drop tests (issue 10): the kernel's own account of what it dropped, why,
+// and what resent it, beside the segments the tracer saw. Each drop comes
+// from a fault made in the test's own namespaces; skb:kfree_skb is a
+// host-wide tracepoint, so the drop is seen whichever namespace it is in.
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cilium/ebpf/btf"
+
+	"tcptracer/event"
+	"tcptracer/internal/fault"
+	"tcptracer/internal/netns"
+	"tcptracer/timeline"
+)
+
+// wantReason is the name the kernel gives a drop reason, or the documented
+// fallback where the kernel lacks it: NOT_SPECIFIED for a reason the enum
+// does not have, event.NoReason for a tracepoint without the argument.
+func wantReason(t *testing.T, name string) string {
+	t.Helper()
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Fatalf("load kernel BTF: %v", err)
+	}
+	var td *btf.Typedef
+	if err := spec.TypeByName("btf_trace_kfree_skb", &td); err != nil {
+		t.Fatalf("find the kfree_skb tracepoint in BTF: %v", err)
+	}
+	if proto := btf.UnderlyingType(td.Type).(*btf.Pointer).Target.(*btf.FuncProto); len(proto.Params) < 4 {
+		return event.NoReason
+	}
+	var e *btf.Enum
+	if err := spec.TypeByName("skb_drop_reason", &e); err != nil {
+		t.Fatalf("find enum skb_drop_reason: %v", err)
+	}
+	for _, v := range e.Values {
+		if v.Name == "SKB_DROP_REASON_"+name {
+			return name
+		}
+	}
+	return "NOT_SPECIFIED"
+}
+
+// drops lists the drop events of the namespace pair.
+func drops(evs []event.Event) []event.Event {
+	var out []event.Event
+	for _, ev := range evs {
+		if ev.Type == event.TypeDrop && inBed(ev) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// The test-only TC program drops the client's AB at B's ingress: the drop
+// event names the TC reason, is tied to the wire segment that carried AB on
+// A's veth end, and the timeline ties it to the copy and the kernel's
+// timeout retransmission that resent it.
+func TestDropTCReason(t *testing.T) {
+	b := newFaultBed(t)
+	noTailLossProbes(t, b)
+	d, err := fault.Drop(fault.Spec{Netns: b.pair.B, Iface: b.pair.IfB, Port: echoPort})
+	if err != nil {
+		t.Fatalf("attach the dropper: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	b.startTracer(t)
+	s := runEcho(t, b.r, b.setup())
+	c := findConn(t, s.events)
+	copies := abCopies(t, connSegments(s.events, c), mustDropped(t, d))
+	ds := eventsOf(s.events, c, event.TypeDrop)
+	if len(ds) != 1 {
+		t.Fatalf("%d drop events on the connection, want 1: %+v", len(ds), ds)
+	}
+	dr := ds[0]
+	if want := wantReason(t, "TC_INGRESS"); dr.Drop.ReasonName != want {
+		t.Errorf("drop reason %q, want %q", dr.Drop.ReasonName, want)
+	}
+	if dr.Seq != copies[0].ev.Seq || dr.Len != 2 || dr.Drop.Symbol == "" {
+		t.Errorf("drop seq %d len %d at %q, want seq %d len 2 at a kernel symbol", dr.Seq, dr.Len, dr.Drop.Symbol, copies[0].ev.Seq)
+	}
+	if ab := segAt(s.events, dr.Drop.Segment); ab == nil || !ab.Wire || ab.Seq != dr.Seq || ab.Len != 2 || ab.Index > copies[1].ev.Index {
+		t.Errorf("drop tied to segment #%d (%+v), want the wire record of the first AB", dr.Drop.Segment, ab)
+	}
+	tl := analyse(t, s.events, c)
+	checkRepaired(t, tl, dr, event.CauseRTO)
+	checkVerdictOK(t, tl)
+	if !strings.Contains(strings.Join(tl.Summary.DropsRepairs, "\n"), "rto retransmission") {
+		t.Errorf("summary does not explain the repair: %q", tl.Summary.DropsRepairs)
+	}
+}
+
+func mustDropped(t *testing.T, d *fault.Dropper) uint32 {
+	t.Helper()
+	n, seq, err := d.Dropped()
+	if err != nil || n != 1 {
+		t.Fatalf("dropper dropped %d segments (err %v), want 1", n, err)
+	}
+	return seq
+}
+
+// checkRepaired: the timeline marked the dropped segment, and tied the drop
+// to the later copy and to a kernel retransmission of the given cause.
+func checkRepaired(t *testing.T, tl *timeline.Conn, dr event.Event, cause string) {
+	t.Helper()
+	if len(tl.Drops) != 1 {
+		t.Fatalf("timeline has %d drops, want 1", len(tl.Drops))
+	}
+	d := tl.Drops[0]
+	if seg := segByIndex(t, tl, dr.Drop.Segment); seg.Dropped != dr.Drop.ReasonName || seg.DropIndex != dr.Index {
+		t.Errorf("segment #%d marked dropped %q by #%d, want %q by #%d", seg.Index, seg.Dropped, seg.DropIndex, dr.Drop.ReasonName, dr.Index)
+	}
+	if d.RepairedBy == 0 || d.RepairedBy <= dr.Index {
+		t.Errorf("drop repaired by #%d, want a later segment", d.RepairedBy)
+	} else if rep := segByIndex(t, tl, d.RepairedBy); rep.Repairs != dr.Index || rep.Seq != dr.Seq {
+		t.Errorf("repairing segment #%d repairs #%d at seq %d, want #%d at %d", rep.Index, rep.Repairs, rep.Seq, dr.Index, dr.Seq)
+	}
+	if d.Retransmit == 0 || d.Cause != cause {
+		t.Errorf("drop resent by kernel retransmission #%d cause %q, want one with cause %q", d.Retransmit, d.Cause, cause)
+	}
+	if tl.Summary.RTOs < 1 && cause == event.CauseRTO {
+		t.Errorf("summary counts %d RTOs, want at least 1", tl.Summary.RTOs)
+	}
+}
+
+// A SYN to a port with no listener: the server's kernel drops it with
+// NO_SOCKET and answers with a RST; the drop is tied to the SYN's segment.
+func TestDropNoSocket(t *testing.T) {
+	b := newFaultBed(t)
+	b.startTracer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	_, err := netns.Dial(ctx, b.pair.A, "tcp", b.addr)
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial a closed port: %v, want connection refused", err)
+	}
+	b.r.col.waitFor(t, "the SYN's drop", dumpOnTimeout(t, b, func(evs []event.Event) bool { return len(drops(evs)) > 0 }))
+	evs, _ := b.finish(t)
+	dr := drops(evs)[0]
+	if want := wantReason(t, "NO_SOCKET"); dr.Drop.ReasonName != want {
+		t.Errorf("drop reason %q, want %q", dr.Drop.ReasonName, want)
+	}
+	if dr.Flags != event.SYN || dr.Dport != echoPort {
+		t.Errorf("dropped %s to port %d, want the SYN to %d", flagNames(dr.Flags), dr.Dport, echoPort)
+	}
+	if syn := segAt(evs, dr.Drop.Segment); syn == nil || syn.Flags != event.SYN || syn.Seq != dr.Seq {
+		t.Errorf("drop tied to segment #%d (%+v), want the SYN", dr.Drop.Segment, syn)
+	}
+	if len(resets(evs, dr.Conn, event.ResetSent)) == 0 {
+		t.Errorf("no reset-sent event for the refused connection")
+	}
+}
+
+func segAt(evs []event.Event, idx uint64) *event.Event {
+	for i := range evs {
+		if evs[i].Index == idx && evs[i].Type == event.TypeSegment {
+			return &evs[i]
+		}
+	}
+	return nil
+}
