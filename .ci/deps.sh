@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages a step needs, if they are missing.
 #   deps.sh build   clang, llvm-strip and libbpf headers for make generate
-#   deps.sh test    tcpdump (the tests' independent oracle)
+#   deps.sh test    tcpdump (the tests' independent oracle), nft (netfilter drops), ss (sender state oracle)
 set -euo pipefail
 
 need=()
@@ -14,6 +14,8 @@ build)
 	;;
 test)
 	want tcpdump tcpdump
+	want nft nftables
+	want ss iproute2
 	;;
 *)
 	echo "usage: $0 build|test" >&2

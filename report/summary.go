@@ -43,6 +43,8 @@ type summaryLine struct {
 	Violations      []violationBrief `json:"violations"`
 	Failures        []failureLine    `json:"failed_expectations"`
 	Drops           int              `json:"drops"`
+	RcvQueueDrops   int              `json:"receive_queue_drops"`
+	Unread          int              `json:"unread_at_close"`
 	DropList        []dropLine       `json:"drop_list"`
 	Retransmits     []retxLine       `json:"kernel_retransmits"`
 	RTOs            int              `json:"rtos"`
@@ -55,6 +57,7 @@ type dropLine struct {
 	ID         uint64 `json:"id"`
 	From       string `json:"from"`
 	Reason     string `json:"reason"`
+	Kind       string `json:"kind"`
 	Location   string `json:"location"`
 	Segment    uint64 `json:"segment"`
 	RepairedBy uint64 `json:"repaired_by"`
@@ -160,12 +163,13 @@ func newSummaryLine(s *timeline.Summary, ts uint64, fails []expect.Failure) summ
 
 func accountLines(l *summaryLine, s *timeline.Summary) {
 	l.Drops, l.RTOs, l.Repairs = s.DropCount, s.RTOs, s.DropsRepairs
+	l.RcvQueueDrops, l.Unread = s.RcvQueueDrops, s.UnreadCount
 	l.DropList, l.Retransmits = []dropLine{}, []retxLine{}
 	if l.Repairs == nil {
 		l.Repairs = []string{}
 	}
 	for _, d := range s.Drops {
-		l.DropList = append(l.DropList, dropLine{d.Index, d.From.String(), d.Reason, d.Location, d.Segment,
+		l.DropList = append(l.DropList, dropLine{d.Index, d.From.String(), d.Reason, d.Kind, d.Location, d.Segment,
 			d.RepairedBy, d.Retransmit, d.Cause})
 	}
 	for _, r := range s.Retxs {

@@ -23,6 +23,7 @@ type Drop struct {
 	Len      uint32
 	Flags    uint16
 	Reason   string // the kernel's name (NETFILTER_DROP), or event.NoReason
+	Kind     string // DropNetwork, DropReceiveQueue or DropUnread
 	Location string // symbol+offset of the kernel function that dropped it
 	// Segment is the Index of the segment event it freed (same tuple,
 	// seq, ack, flags and len, seen just before); 0 when the tracer had
@@ -36,6 +37,34 @@ type Drop struct {
 	// it, and Cause that retransmission's cause; 0 and "" when none did.
 	Retransmit uint64
 	Cause      string
+}
+
+// Kinds of drop, from the kernel's reason.
+const (
+	DropNetwork = "network" // the segment never reached its socket
+	// DropReceiveQueue: the socket refused it for want of room (the
+	// drops that sk_drops counts: receive buffer, backlog, memory).
+	DropReceiveQueue = "receive_queue"
+	// DropUnread: TCP had taken it, and the socket was destroyed with it
+	// still queued (QUEUE_PURGE): the application never read it. Not a
+	// loss on the connection, so not counted as a drop.
+	DropUnread = "unread"
+)
+
+// receiveQueueReasons are the kernel's names for a socket out of room.
+var receiveQueueReasons = map[string]bool{
+	"SOCKET_RCVBUFF": true, "SOCKET_BACKLOG": true, "PROTO_MEM": true, "TCP_ZEROWINDOW": true,
+	"SOCKET_FILTER": true, "TCP_OFOMERGE": true,
+}
+
+func dropKind(reason string) string {
+	switch {
+	case reason == "QUEUE_PURGE":
+		return DropUnread
+	case receiveQueueReasons[reason]:
+		return DropReceiveQueue
+	}
+	return DropNetwork
 }
 
 // carries says whether the drop held sequence space a sender must resend.
@@ -119,12 +148,21 @@ func (c *Conn) drop(ev *event.Event) {
 	if !ok {
 		return
 	}
-	c.DropCount++
+	kind := dropKind(ev.Drop.ReasonName)
+	switch kind {
+	case DropUnread:
+		c.UnreadCount++
+	case DropReceiveQueue:
+		c.RcvQueueDrops++
+		c.DropCount++
+	default:
+		c.DropCount++
+	}
 	if len(c.Drops) >= maxAccount {
 		return
 	}
 	d := Drop{Index: ev.Index, TS: ev.TS, From: from, Seq: ev.Seq, Ack: ev.Ack, SeqRel: ev.SeqRel, HasRel: ev.HasSeqRel,
-		Len: ev.Len, Flags: ev.Flags, Reason: ev.Drop.ReasonName, Location: ev.Drop.Symbol, Segment: ev.Drop.Segment}
+		Len: ev.Len, Flags: ev.Flags, Reason: ev.Drop.ReasonName, Kind: kind, Location: ev.Drop.Symbol, Segment: ev.Drop.Segment}
 	if s := c.byIndex(d.Segment); s != nil {
 		s.Dropped, s.DropIndex = d.Reason, d.Index
 	}
@@ -136,7 +174,7 @@ func (c *Conn) drop(ev *event.Event) {
 func (c *Conn) repairs(s *Segment) {
 	for i := range c.Drops {
 		d := &c.Drops[i]
-		if d.RepairedBy != 0 || d.From != s.From || !d.carries() || s.Index < d.Index {
+		if d.RepairedBy != 0 || d.From != s.From || !d.carries() || d.Kind == DropUnread || s.Index < d.Index {
 			continue
 		}
 		if s.Len == 0 && s.Flags&(event.SYN|event.FIN) == 0 {
@@ -165,7 +203,7 @@ func (c *Conn) retransmitted(ev *event.Event, from Side) {
 	r := Retx{Index: ev.Index, TS: ev.TS, From: from, Seq: ev.Seq, Len: ev.Len, Cause: cause}
 	for i := range c.Drops {
 		d := &c.Drops[i]
-		if d.Retransmit == 0 && d.From == from && d.carries() && d.coveredBy(ev.Seq, ev.Len) {
+		if d.Retransmit == 0 && d.From == from && d.carries() && d.Kind != DropUnread && d.coveredBy(ev.Seq, ev.Len) {
 			d.Retransmit, d.Cause, r.Repaired = ev.Index, cause, d.Index
 			break
 		}

@@ -175,7 +175,11 @@ type Conn struct {
 	// The kernel's account: drops (DropCount counts those beyond the
 	// cap too), retransmissions with their cause, each sender's state.
 	Drops     []Drop
-	DropCount int
+	DropCount int // network and receive-queue drops (not unread ones)
+	// RcvQueueDrops counts the drops of a socket out of room (sk_drops);
+	// UnreadCount the segments freed unread when their socket was destroyed.
+	RcvQueueDrops int
+	UnreadCount   int
 	Retxs     []Retx
 	Senders   [2]SenderStats
 

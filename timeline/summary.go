@@ -82,8 +82,10 @@ type Summary struct {
 	// maxAccount of DropCount), every kernel retransmission with its
 	// cause and the drop it repaired, each sender's state over time, and
 	// one sentence per drop saying what became of it.
-	DropCount    int
-	Drops        []Drop
+	DropCount     int
+	RcvQueueDrops int // of DropCount, those of a socket out of room (sk_drops-style)
+	UnreadCount   int // segments freed unread at socket teardown (not drops)
+	Drops         []Drop
 	Retxs        []Retx
 	Senders      [2]SenderStats
 	SenderKnown  [2]bool // the sender's state was read on this side
@@ -138,6 +140,7 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 // each drop.
 func (c *Conn) account(s *Summary) {
 	s.DropCount, s.Drops, s.Retxs = c.DropCount, c.Drops, c.Retxs
+	s.RcvQueueDrops, s.UnreadCount = c.RcvQueueDrops, c.UnreadCount
 	for side := Client; side <= Server; side++ {
 		c.Senders[side].close(c.LastTS)
 		s.Senders[side] = c.Senders[side]
@@ -171,6 +174,8 @@ func (d *Drop) explain() string {
 	}
 	fmt.Fprintf(&b, " (%s seq %d len %d)", d.From, seq, d.Len)
 	switch {
+	case d.Kind == DropUnread:
+		b.WriteString(": freed unread when its socket was destroyed, not a loss")
 	case !d.carries():
 		b.WriteString(": no data, nothing to resend")
 	case d.RepairedBy != 0 && d.Retransmit != 0:

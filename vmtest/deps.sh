@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # tcpdump and iproute2 are copied into the guest (tcpdump is the tests' oracle)
-pkgs=(qemu-system-x86 busybox-static zstd xz-utils tcpdump iproute2)
+pkgs=(qemu-system-x86 busybox-static zstd xz-utils tcpdump iproute2 nftables)
 
 missing=()
 for pkg in "${pkgs[@]}"; do

@@ -8,13 +8,20 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
 
 	"tcptracer/event"
+	"tcptracer/internal/echo"
 	"tcptracer/internal/fault"
 	"tcptracer/internal/netns"
 	"tcptracer/timeline"
@@ -110,8 +117,8 @@ func mustDropped(t *testing.T, d *fault.Dropper) uint32 {
 // to the later copy and to a kernel retransmission of the given cause.
 func checkRepaired(t *testing.T, tl *timeline.Conn, dr event.Event, cause string) {
 	t.Helper()
-	if len(tl.Drops) != 1 {
-		t.Fatalf("timeline has %d drops, want 1", len(tl.Drops))
+	if tl.Summary.DropCount != 1 {
+		t.Fatalf("timeline counts %d drops, want 1: %q", tl.Summary.DropCount, tl.Summary.DropsRepairs)
 	}
 	d := tl.Drops[0]
 	if seg := segByIndex(t, tl, dr.Drop.Segment); seg.Dropped != dr.Drop.ReasonName || seg.DropIndex != dr.Index {
@@ -165,4 +172,160 @@ func segAt(evs []event.Event, idx uint64) *event.Event {
 		}
 	}
 	return nil
+}
+
+// inNetns runs a program in one of the pair's namespaces.
+func inNetns(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", name}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in %s: %v\n%s", strings.Join(args, " "), name, err, out)
+	}
+	return string(out)
+}
+
+// An nftables rule in the server's input hook drops the client's AB once:
+// its quota (55 bytes) lets AB's 54-byte IP packet through only after the
+// first one is counted. The drop names NETFILTER_DROP and
+// is tied to AB's wire record, and the timeline to the timeout
+// retransmission that resent AB.
+func TestDropNetfilter(t *testing.T) {
+	b := newFaultBed(t)
+	noTailLossProbes(t, b)
+	inNetns(t, b.pair.NameB, "nft", "add table ip tcptracer_test; add chain ip tcptracer_test in { type filter hook input priority 0; }; "+
+		fmt.Sprintf("add rule ip tcptracer_test in tcp dport %d tcp flags & (syn|rst) == 0 ip length > 52 quota until 55 bytes drop", echoPort))
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "exec", b.pair.NameB, "nft", "delete table ip tcptracer_test").Run()
+	})
+	ln := b.listen(t)
+	srvCtx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- echo.Serve(srvCtx, ln) }()
+	b.startTracer(t)
+	cl := b.dial(t)
+	if _, err := cl.Write([]byte("AB")); err != nil {
+		t.Fatalf("write AB: %v", err)
+	}
+	b.r.col.waitFor(t, "the drop of AB", dumpOnTimeout(t, b, func(evs []event.Event) bool { return len(drops(evs)) > 0 }))
+	readEcho(t, cl)
+	cl.Close()
+	b.r.col.waitFor(t, "both sockets to close", func(evs []event.Event) bool { return bedCloses(evs) >= 2 })
+	stop()
+	<-served
+	evs, _ := b.finish(t)
+
+	dr := drops(evs)[0]
+	if want := wantReason(t, "NETFILTER_DROP"); dr.Drop.ReasonName != want {
+		t.Errorf("drop reason %q, want %q", dr.Drop.ReasonName, want)
+	}
+	if ab := segAt(evs, dr.Drop.Segment); ab == nil || !ab.Wire || ab.Seq != dr.Seq || ab.Len != 2 {
+		t.Errorf("drop tied to segment #%d (%+v), want AB's wire record", dr.Drop.Segment, ab)
+	}
+	tl := analyse(t, evs, dr.Conn)
+	checkRepaired(t, tl, dr, event.CauseRTO)
+	checkVerdictOK(t, tl)
+	t.Logf("%s", strings.Join(tl.Summary.DropsRepairs, "\n"))
+}
+
+func readEcho(t *testing.T, c net.Conn) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(waitTimeout))
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "AB" {
+		t.Fatalf("read the echo: %q, %v", buf, err)
+	}
+}
+
+// The sender's state on the last segment the client sent, at a quiescent
+// moment, agrees with ss -ti for the same socket: cwnd, srtt (ss prints
+// milliseconds with microsecond digits), rto, mss, delivered and the
+// retransmission totals.
+func TestSenderStateMatchesSS(t *testing.T) {
+	b := newFaultBed(t)
+	ln := b.listen(t)
+	srvCtx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	go echo.Serve(srvCtx, ln)
+	b.startTracer(t)
+	cl := b.dial(t)
+	data := make([]byte, 256<<10)
+	go cl.Write(data)
+	cl.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.ReadFull(cl, make([]byte, len(data))); err != nil {
+		t.Fatalf("read the echo: %v", err)
+	}
+	// The client's last segment (its ACK of the echo) leaves within the
+	// delayed-ACK time; nothing arrives for it afterwards.
+	time.Sleep(500 * time.Millisecond)
+	before := monotonic()
+	ss := inNetns(t, b.pair.NameA, "ss", "-tinH", "dst", b.addr)
+	port := localPort(cl)
+	var last *event.Event
+	b.r.col.waitFor(t, "the client's segments", func(evs []event.Event) bool {
+		last = lastSent(evs, port)
+		return last != nil
+	})
+	if last.TS > before {
+		t.Fatalf("the client sent segment #%d after ss ran: not quiescent", last.Index)
+	}
+	got := ssFields(t, ss)
+	k := &last.Sender
+	want := map[string]string{
+		"cwnd": fmt.Sprint(k.Cwnd), "mss": fmt.Sprint(k.MSS),
+		"rto": fmt.Sprint(float64(k.RTO) / 1000), "rtt": fmt.Sprint(float64(k.SRTT) / 1000),
+		"delivered": fmt.Sprint(k.Delivered),
+	}
+	if k.TotalRetrans != 0 || k.RetransOut != 0 {
+		want["retrans"] = fmt.Sprintf("%d/%d", k.RetransOut, k.TotalRetrans)
+	}
+	for f, w := range want {
+		if got[f] != w {
+			t.Errorf("%s: ss says %q, the last segment's sender state %q", f, got[f], w)
+		}
+	}
+	if _, ok := got["retrans"]; ok && want["retrans"] == "" {
+		t.Errorf("ss reports retrans %s, the sender state none", got["retrans"])
+	}
+	t.Logf("ss: %s; last segment #%d sender %+v", strings.TrimSpace(ss), last.Index, *k)
+}
+
+func monotonic() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// lastSent is the last TC egress record of the client's socket with its
+// sender state.
+func lastSent(evs []event.Event, port uint16) *event.Event {
+	var last *event.Event
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Type == event.TypeSegment && ev.Point == event.PointTC && ev.Dir == event.Egress && ev.Sport == port && ev.Sender.Valid {
+			last = ev
+		}
+	}
+	return last
+}
+
+// ssFields reads ss -ti's key:value fields (rtt:srtt/rttvar keeps srtt).
+func ssFields(t *testing.T, out string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, f := range strings.Fields(out) {
+		k, v, ok := strings.Cut(f, ":")
+		if !ok {
+			continue
+		}
+		if k == "rtt" {
+			v, _, _ = strings.Cut(v, "/")
+		}
+		if _, seen := m[k]; !seen {
+			m[k] = v
+		}
+	}
+	if m["cwnd"] == "" {
+		t.Fatalf("ss printed no socket: %q", out)
+	}
+	return m
 }
