@@ -132,6 +132,10 @@ func checkRepaired(t *testing.T, tl *timeline.Conn, dr event.Event, cause string
 	if d.Retransmit == 0 || d.Cause != cause {
 		t.Errorf("drop resent by kernel retransmission #%d cause %q, want one with cause %q", d.Retransmit, d.Cause, cause)
 	}
+	if seg := segByIndex(t, tl, d.RepairedBy); !seg.SenderRetransmit || !seg.Sender.Valid {
+		t.Errorf("repairing segment #%d: sender state %v, below snd_nxt %v; want the kernel's account of a retransmission",
+			seg.Index, seg.Sender.Valid, seg.SenderRetransmit)
+	}
 	if tl.Summary.RTOs < 1 && cause == event.CauseRTO {
 		t.Errorf("summary counts %d RTOs, want at least 1", tl.Summary.RTOs)
 	}
@@ -328,4 +332,30 @@ func ssFields(t *testing.T, out string) map[string]string {
 		t.Fatalf("ss printed no socket: %q", out)
 	}
 	return m
+}
+
+// With tail loss probes on (the default), the lone dropped AB is resent by
+// the probe before the retransmission timer fires: the kernel reports the
+// resend while the socket is not in recovery or loss, which the tracer
+// names a tail loss probe, and ties to the drop.
+func TestDropRepairedByTLP(t *testing.T) {
+	b := newFaultBed(t)
+	d, err := fault.Drop(fault.Spec{Netns: b.pair.B, Iface: b.pair.IfB, Port: echoPort})
+	if err != nil {
+		t.Fatalf("attach the dropper: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	b.startTracer(t)
+	s := runEcho(t, b.r, b.setup())
+	mustDropped(t, d)
+	c := findConn(t, s.events)
+	ds := eventsOf(s.events, c, event.TypeDrop)
+	if len(ds) == 0 {
+		t.Fatal("no drop event on the connection")
+	}
+	tl := analyse(t, s.events, c)
+	checkRepaired(t, tl, ds[0], event.CauseTLP)
+	if tl.Summary.RTOs != 0 {
+		t.Errorf("%d RTOs, want none: the probe repaired the loss", tl.Summary.RTOs)
+	}
 }
