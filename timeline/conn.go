@@ -180,8 +180,8 @@ type Conn struct {
 	// UnreadCount the segments freed unread when their socket was destroyed.
 	RcvQueueDrops int
 	UnreadCount   int
-	Retxs     []Retx
-	Senders   [2]SenderStats
+	Retxs         []Retx
+	Senders       [2]SenderStats
 
 	// Summary is set when the connection ends.
 	Summary *Summary

@@ -86,11 +86,11 @@ type Summary struct {
 	RcvQueueDrops int // of DropCount, those of a socket out of room (sk_drops-style)
 	UnreadCount   int // segments freed unread at socket teardown (not drops)
 	Drops         []Drop
-	Retxs        []Retx
-	Senders      [2]SenderStats
-	SenderKnown  [2]bool // the sender's state was read on this side
-	RTOs         int
-	DropsRepairs []string
+	Retxs         []Retx
+	Senders       [2]SenderStats
+	SenderKnown   [2]bool // the sender's state was read on this side
+	RTOs          int
+	DropsRepairs  []string
 	// Violations are the TCP rules broken, each at its segment.
 	Violations []analysis.Violation
 	// Verdict is "ok", or the violated rules each with its segment.
