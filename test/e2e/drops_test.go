@@ -359,3 +359,52 @@ func TestDropRepairedByTLP(t *testing.T) {
 		t.Errorf("%d RTOs, want none: the probe repaired the loss", tl.Summary.RTOs)
 	}
 }
+
+// One segment of a bulk transfer dropped: the segments after it come back
+// SACKed, the sender enters recovery and resends the hole at once. The
+// retransmission is a fast one, tied to the drop.
+func TestDropRepairedByFastRetransmit(t *testing.T) {
+	b := newFaultBed(t)
+	d, err := fault.Drop(fault.Spec{Netns: b.pair.B, Iface: b.pair.IfB, Port: echoPort})
+	if err != nil {
+		t.Fatalf("attach the dropper: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	ln := b.listen(t)
+	srvCtx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	go echo.Serve(srvCtx, ln)
+	b.startTracer(t)
+	cl := b.dial(t)
+	// Small writes without Nagle, each its own segment, so the one dropped
+	// is followed by many that the receiver SACKs.
+	cl.SetNoDelay(true)
+	go func() {
+		for i := 0; i < 64; i++ {
+			if _, err := cl.Write(make([]byte, 1000)); err != nil {
+				return
+			}
+		}
+	}()
+	cl.SetReadDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.ReadFull(cl, make([]byte, 64000)); err != nil {
+		t.Fatalf("read the echo: %v", err)
+	}
+	cl.Close()
+	b.r.col.waitFor(t, "both sockets to close", func(evs []event.Event) bool { return bedCloses(evs) >= 2 })
+	evs, _ := b.finish(t)
+	mustDropped(t, d)
+	ds := drops(evs)
+	if len(ds) == 0 {
+		t.Fatal("no drop event")
+	}
+	tl := analyse(t, evs, ds[0].Conn)
+	if tl.Summary.DropCount != 1 || tl.Drops[0].Cause != event.CauseFast || tl.Drops[0].RepairedBy == 0 {
+		t.Errorf("drops %d, first repaired by #%d cause %q; want one, repaired by a fast retransmission: %q",
+			tl.Summary.DropCount, tl.Drops[0].RepairedBy, tl.Drops[0].Cause, tl.Summary.DropsRepairs)
+	}
+	if st := tl.Summary.Senders[timeline.Client]; !tl.Summary.SenderKnown[timeline.Client] || st.CATime[3] == 0 {
+		t.Errorf("client sender stats %+v: want time in recovery", st)
+	}
+	checkVerdictOK(t, tl)
+}
