@@ -49,6 +49,10 @@ const (
 	// still queued (QUEUE_PURGE): the application never read it. Not a
 	// loss on the connection, so not counted as a drop.
 	DropUnread = "unread"
+	// DropProbe: a keepalive or window probe (no data, or one byte, below
+	// rcv_nxt by design) that the receiver answered and then discarded
+	// as an old sequence. Not a loss either.
+	DropProbe = "probe"
 )
 
 // receiveQueueReasons are the kernel's names for a socket out of room.
@@ -57,10 +61,12 @@ var receiveQueueReasons = map[string]bool{
 	"SOCKET_FILTER": true, "TCP_OFOMERGE": true,
 }
 
-func dropKind(reason string) string {
+func dropKind(reason string, ev *event.Event) string {
 	switch {
 	case reason == "QUEUE_PURGE":
 		return DropUnread
+	case reason == "TCP_OLD_SEQUENCE" && ev.Len <= 1 && ev.Flags&(event.SYN|event.FIN|event.RST) == 0:
+		return DropProbe
 	case receiveQueueReasons[reason]:
 		return DropReceiveQueue
 	}
@@ -148,10 +154,12 @@ func (c *Conn) drop(ev *event.Event) {
 	if !ok {
 		return
 	}
-	kind := dropKind(ev.Drop.ReasonName)
+	kind := dropKind(ev.Drop.ReasonName, ev)
 	switch kind {
 	case DropUnread:
 		c.UnreadCount++
+	case DropProbe:
+		c.ProbeDrops++
 	case DropReceiveQueue:
 		c.RcvQueueDrops++
 		c.DropCount++
@@ -174,7 +182,7 @@ func (c *Conn) drop(ev *event.Event) {
 func (c *Conn) repairs(s *Segment) {
 	for i := range c.Drops {
 		d := &c.Drops[i]
-		if d.RepairedBy != 0 || d.From != s.From || !d.carries() || d.Kind == DropUnread || s.Index < d.Index {
+		if d.RepairedBy != 0 || d.From != s.From || !d.carries() || d.Kind == DropUnread || d.Kind == DropProbe || s.Index < d.Index {
 			continue
 		}
 		if s.Len == 0 && s.Flags&(event.SYN|event.FIN) == 0 {
@@ -203,7 +211,7 @@ func (c *Conn) retransmitted(ev *event.Event, from Side) {
 	r := Retx{Index: ev.Index, TS: ev.TS, From: from, Seq: ev.Seq, Len: ev.Len, Cause: cause}
 	for i := range c.Drops {
 		d := &c.Drops[i]
-		if d.Retransmit == 0 && d.From == from && d.carries() && d.Kind != DropUnread && d.coveredBy(ev.Seq, ev.Len) {
+		if d.Retransmit == 0 && d.From == from && d.carries() && d.Kind != DropUnread && d.Kind != DropProbe && d.coveredBy(ev.Seq, ev.Len) {
 			d.Retransmit, d.Cause, r.Repaired = ev.Index, cause, d.Index
 			break
 		}

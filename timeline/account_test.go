@@ -86,11 +86,13 @@ func TestSenderRulesInTimeline(t *testing.T) {
 	}
 }
 
-// Segments freed unread at socket teardown are shown, not counted as drops.
+// Segments freed unread at socket teardown and answered keepalives are
+// shown, not counted as drops; old data is.
 func TestUnreadIsNotADrop(t *testing.T) {
-	c := run(t, tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().Seg(S, "FA", 1, 1, 0).Drop(S, "QUEUE_PURGE"))
-	if c.Summary.DropCount != 0 || c.Summary.UnreadCount != 1 {
-		t.Errorf("drops %d unread %d, want 0 1", c.Summary.DropCount, c.Summary.UnreadCount)
+	c := run(t, tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().Seg(S, "FA", 1, 1, 0).Drop(S, "QUEUE_PURGE").
+		Seg(C, "A", 0, 1, 0).Drop(C, "TCP_OLD_SEQUENCE").Seg(C, "PA", 1, 1, 2).Seg(C, "PA", 1, 1, 2).Drop(C, "TCP_OLD_SEQUENCE"))
+	if c.Summary.DropCount != 1 || c.Summary.UnreadCount != 1 || c.Summary.ProbeDrops != 1 {
+		t.Errorf("drops %d unread %d probes %d, want 1 1 1: %q", c.Summary.DropCount, c.Summary.UnreadCount, c.Summary.ProbeDrops, c.Summary.DropsRepairs)
 	}
 }
 

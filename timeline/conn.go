@@ -177,9 +177,11 @@ type Conn struct {
 	Drops     []Drop
 	DropCount int // network and receive-queue drops (not unread ones)
 	// RcvQueueDrops counts the drops of a socket out of room (sk_drops);
-	// UnreadCount the segments freed unread when their socket was destroyed.
+	// UnreadCount the segments freed unread when their socket was
+	// destroyed, ProbeDrops the keepalive and window probes discarded as old.
 	RcvQueueDrops int
 	UnreadCount   int
+	ProbeDrops    int
 	Retxs         []Retx
 	Senders       [2]SenderStats
 

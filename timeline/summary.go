@@ -85,6 +85,7 @@ type Summary struct {
 	DropCount     int
 	RcvQueueDrops int // of DropCount, those of a socket out of room (sk_drops-style)
 	UnreadCount   int // segments freed unread at socket teardown (not drops)
+	ProbeDrops    int // keepalive and window probes discarded as old sequence (not drops)
 	Drops         []Drop
 	Retxs         []Retx
 	Senders       [2]SenderStats
@@ -140,7 +141,7 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 // each drop.
 func (c *Conn) account(s *Summary) {
 	s.DropCount, s.Drops, s.Retxs = c.DropCount, c.Drops, c.Retxs
-	s.RcvQueueDrops, s.UnreadCount = c.RcvQueueDrops, c.UnreadCount
+	s.RcvQueueDrops, s.UnreadCount, s.ProbeDrops = c.RcvQueueDrops, c.UnreadCount, c.ProbeDrops
 	for side := Client; side <= Server; side++ {
 		c.Senders[side].close(c.LastTS)
 		s.Senders[side] = c.Senders[side]
@@ -176,6 +177,8 @@ func (d *Drop) explain() string {
 	switch {
 	case d.Kind == DropUnread:
 		b.WriteString(": freed unread when its socket was destroyed, not a loss")
+	case d.Kind == DropProbe:
+		b.WriteString(": a probe below rcv_nxt, answered and discarded, not a loss")
 	case !d.carries():
 		b.WriteString(": no data, nothing to resend")
 	case d.RepairedBy != 0 && d.Retransmit != 0:
