@@ -137,6 +137,8 @@ struct state_event {
 	__u16 flags;
 	__u8 old_state;
 	__u8 new_state;
+	__u32 _pad;
+	struct sender_state sender; /* REC_STATE: the socket as it changed state */
 };
 
 /* REC_RETRANSMIT and REC_RESET. */

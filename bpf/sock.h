@@ -225,6 +225,7 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	sock_proc(sk, &s.proc);
 	if (!pid_ok(&s.proc))
 		return;
+	sender_from_sock(sk, &s.sender); /* only for sockets that pass the filters */
 	if (s.proc.src == PID_OWNER)
 		track_full(&h);
 	if (oldstate == TCP_SYN_RECV)

@@ -235,7 +235,8 @@ func appendState(b []byte, ev *event.Event) []byte {
 	b = appendString(b, "old_state", event.StateName(ev.OldState))
 	b = appendString(b, "new_state", event.StateName(ev.NewState))
 	b = appendSeqSpace(b, ev)
-	return appendPID(b, ev)
+	b = appendPID(b, ev)
+	return appendSender(b, &ev.Sender)
 }
 
 // appendRcvState writes the state the socket was in when the segment

@@ -252,3 +252,13 @@ func (c *Conn) senderSighting(ev *event.Event, from Side) []analysis.Violation {
 	return analysis.SenderRules(&analysis.SenderSeg{Index: ev.Index, Seq: ev.Seq, Ack: ev.Ack, Len: ev.Len,
 		Flags: ev.Flags, Sender: &ev.Sender})
 }
+
+// senderState samples a socket's state reported with a state change.
+func (c *Conn) senderState(ev *event.Event) {
+	if !ev.Sender.Valid {
+		return
+	}
+	if side, ok := c.sideOf(ev.Saddr, ev.Sport); ok {
+		c.Senders[side].sample(&ev.Sender, ev.TS)
+	}
+}

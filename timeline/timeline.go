@@ -158,6 +158,7 @@ func (t *Timeline) dispatch(c *Conn, ev *event.Event) {
 		c.connect(ev)
 	case event.TypeState:
 		c.state(ev)
+		c.senderState(ev)
 	case event.TypeRcvState:
 		c.rcvState(ev)
 	case event.TypeRetransmit:

@@ -214,6 +214,7 @@ func (d *Decoder) state(s *tcptracerStateEvent, ev *event.Event) {
 	ev.SndUna, ev.SndNxt, ev.RcvNxt = s.SndUna, s.SndNxt, s.RcvNxt
 	ev.OldState, ev.NewState = s.OldState, s.NewState
 	ev.Seq, ev.Ack, ev.Len, ev.Flags = s.Seq, s.Ack, s.Len, s.Flags
+	decodeSender(&s.Sender, &ev.Sender)
 }
 
 func (d *Decoder) sock(s *tcptracerSockEvent, ev *event.Event) {

@@ -143,7 +143,8 @@ type tcptracerStateEvent struct {
 	Flags    uint16
 	OldState uint8
 	NewState uint8
-	_        [4]byte
+	Pad      uint32
+	Sender   tcptracerSenderState
 }
 
 type tcptracerTrackKey struct {

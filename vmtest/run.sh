@@ -14,7 +14,7 @@
 #   VMTEST_CELL_TIMEOUT=120                 seconds per cell
 #   VMTEST_MEM=1024 VMTEST_ACCEL=tcg        guest MiB; tcg or kvm
 #   VMTEST_JOBS=$(nproc)                    guests booted at once
-#   VMTEST_KMODS='sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables'
+#   VMTEST_KMODS='sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota'
 #                                           guest modules, dependencies added; a
 #                                           stock host autoloads the last two for
 #                                           netlink handles in new namespaces
@@ -36,7 +36,7 @@ RUN=${VMTEST_RUN:-.}
 CELL_TIMEOUT=${VMTEST_CELL_TIMEOUT:-120}
 MEM=${VMTEST_MEM:-1024}
 ACCEL=${VMTEST_ACCEL:-tcg}
-KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables}
+KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota}
 TOOLS=${VMTEST_TOOLS:-tcpdump ip tc nft ss}
 ORACLE=${VMTEST_ORACLE:-on}
 STANDIN=${VMTEST_STANDIN:-0}
