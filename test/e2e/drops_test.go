@@ -59,7 +59,7 @@ func wantReason(t *testing.T, name string) string {
 func drops(evs []event.Event) []event.Event {
 	var out []event.Event
 	for _, ev := range evs {
-		if ev.Type == event.TypeDrop && inBed(ev) {
+		if ev.Type == event.TypeDrop && (inBed(ev) || netns.PrefixV6.Contains(ev.Saddr) || netns.PrefixV6.Contains(ev.Daddr)) {
 			out = append(out, ev)
 		}
 	}
@@ -144,11 +144,21 @@ func checkRepaired(t *testing.T, tl *timeline.Conn, dr event.Event, cause string
 // A SYN to a port with no listener: the server's kernel drops it with
 // NO_SOCKET and answers with a RST; the drop is tied to the SYN's segment.
 func TestDropNoSocket(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ipv4", true: "ipv6"}[v6], func(t *testing.T) { dropNoSocket(t, v6) })
+	}
+}
+
+func dropNoSocket(t *testing.T, v6 bool) {
 	b := newFaultBed(t)
+	addr := b.addr
+	if v6 {
+		addr = net.JoinHostPort(b.pair.AddrB6.String(), fmt.Sprint(echoPort))
+	}
 	b.startTracer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	_, err := netns.Dial(ctx, b.pair.A, "tcp", b.addr)
+	_, err := netns.Dial(ctx, b.pair.A, "tcp", addr)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial a closed port: %v, want connection refused", err)
 	}
@@ -158,7 +168,7 @@ func TestDropNoSocket(t *testing.T) {
 	if want := wantReason(t, "NO_SOCKET"); dr.Drop.ReasonName != want {
 		t.Errorf("drop reason %q, want %q", dr.Drop.ReasonName, want)
 	}
-	if dr.Flags != event.SYN || dr.Dport != echoPort {
+	if dr.Flags != event.SYN || dr.Dport != echoPort || (dr.Family == 6) != v6 {
 		t.Errorf("dropped %s to port %d, want the SYN to %d", flagNames(dr.Flags), dr.Dport, echoPort)
 	}
 	if syn := segAt(evs, dr.Drop.Segment); syn == nil || syn.Flags != event.SYN || syn.Seq != dr.Seq {
