@@ -10,7 +10,7 @@ const recentSegs = 64
 // recentSeg is what identifies a segment observation for a drop.
 type recentSeg struct {
 	index    uint64
-	key      tupleKey
+	conn     uint64
 	src      endpoint
 	seq, ack uint32
 	len      uint32
@@ -23,19 +23,24 @@ type recentTable struct {
 	n    int
 }
 
-func (r *recentTable) add(ev *event.Event, fam uint8, src, dst endpoint) {
-	r.ring[r.n%recentSegs] = recentSeg{index: ev.Index, key: makeKey(fam, src, dst), src: src,
+func (r *recentTable) add(ev *event.Event, src endpoint) {
+	if ev.Conn == 0 {
+		return
+	}
+	r.ring[r.n%recentSegs] = recentSeg{index: ev.Index, conn: ev.Conn, src: src,
 		seq: ev.Seq, ack: ev.Ack, len: ev.Len, flags: ev.Flags}
 	r.n++
 }
 
 // find returns the Index of the latest observation of the segment a drop
-// event describes (same sender, seq, ack, flags and length), or 0.
-func (r *recentTable) find(ev *event.Event, fam uint8, src, dst endpoint) uint64 {
-	key := makeKey(fam, src, dst)
+// event describes (same connection, sender, seq, ack, flags and length), or 0.
+func (r *recentTable) find(ev *event.Event, src endpoint) uint64 {
+	if ev.Conn == 0 {
+		return 0
+	}
 	for i := 1; i <= min(r.n, recentSegs); i++ {
 		s := &r.ring[(r.n-i)%recentSegs]
-		if s.key == key && s.src == src && s.seq == ev.Seq && s.ack == ev.Ack && s.len == ev.Len && s.flags == ev.Flags {
+		if s.conn == ev.Conn && s.src == src && s.seq == ev.Seq && s.ack == ev.Ack && s.len == ev.Len && s.flags == ev.Flags {
 			return s.index
 		}
 	}
@@ -44,10 +49,10 @@ func (r *recentTable) find(ev *event.Event, fam uint8, src, dst endpoint) uint64
 
 // dropped ties a drop event to the segment it freed and gives it the
 // connection's relative numbers (the tuple is the packet's: src sent it).
-func (t *Tracker) dropped(ev *event.Event, c *connection, fam uint8, src, dst endpoint) {
+func (t *Tracker) dropped(ev *event.Event, c *connection, src, dst endpoint) {
 	if ev.Ifindex != 0 {
 		t.setIface(ev)
 	}
-	ev.Drop.Segment = t.recent.find(ev, fam, src, dst)
+	ev.Drop.Segment = t.recent.find(ev, src)
 	c.relNumbers(ev, src, dst)
 }

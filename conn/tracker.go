@@ -111,9 +111,9 @@ func (t *Tracker) Annotate(ev *event.Event) {
 	switch ev.Type {
 	case event.TypeSegment:
 		t.segment(ev, c, src, dst)
-		t.recent.add(ev, fam, src, dst)
+		t.recent.add(ev, src)
 	case event.TypeDrop:
-		t.dropped(ev, c, fam, src, dst)
+		t.dropped(ev, c, src, dst)
 	case event.TypeRcvState:
 		t.rcvState(ev, c, src, dst)
 	case event.TypeConnect:

@@ -151,6 +151,10 @@ func (c *Conn) account(s *Summary) {
 	for i := range c.Drops {
 		s.DropsRepairs = append(s.DropsRepairs, c.Drops[i].explain())
 	}
+	for i := range c.sightings {
+		c.late = append(c.late, c.sightings[i].broke...) // never paired with a wire record
+		c.sightings[i].broke = nil
+	}
 	s.Violations = append(s.Violations, c.late...)
 	s.Late = append(s.Late, c.late...)
 }
