@@ -418,3 +418,86 @@ func TestDropRepairedByFastRetransmit(t *testing.T) {
 	}
 	checkVerdictOK(t, tl)
 }
+
+// A listener with a backlog of 1 that never accepts. The clients'
+// handshake ACKs are held back (nftables in the client's output hook) until
+// every SYN was answered: the first from the SYN queue, the others with
+// SYN cookies, since a backlog of 1 fills that queue too. When the clients
+// then send, the first two become the accept queue's two sockets (it is
+// full beyond its backlog) and the server's kernel drops the data of the
+// other two, unable to make them a socket: on 6.18 as NO_SOCKET in
+// cookie_v4_check. Each drop is tied to the segment it freed; the held
+// ACKs are drops too, NETFILTER_DROP at the client with no segment seen.
+func TestDropListenOverflow(t *testing.T) {
+	b := newFaultBed(t)
+	if err := netns.Do(b.pair.B, func() error { return listenNoAccept(t, b.addr, 1) }); err != nil {
+		t.Fatalf("listen with backlog 1: %v", err)
+	}
+	inNetns(t, b.pair.NameA, "nft", "add table ip tcptracer_test; add chain ip tcptracer_test out { type filter hook output priority 0; }; "+
+		fmt.Sprintf("add rule ip tcptracer_test out tcp dport %d tcp flags == ack ip length <= 52 drop", echoPort))
+	t.Cleanup(func() { exec.Command("ip", "netns", "exec", b.pair.NameA, "nft", "delete table ip tcptracer_test").Run() })
+	b.startTracer(t)
+	var conns []net.Conn
+	for i := 0; i < 4; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		c, err := netns.Dial(ctx, b.pair.A, "tcp", b.addr)
+		cancel()
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
+	}
+	inNetns(t, b.pair.NameA, "nft", "delete table ip tcptracer_test")
+	for _, c := range conns {
+		c.Write([]byte("AB"))
+	}
+	b.r.col.waitFor(t, "drops at the full listener", dumpOnTimeout(t, b, func(evs []event.Event) bool {
+		n := 0
+		for _, dr := range drops(evs) {
+			if dr.Dport == echoPort && dr.Len == 2 {
+				n++
+			}
+		}
+		return n >= 2
+	}))
+	evs, _ := b.finish(t)
+	over := map[uint64]bool{}
+	for _, dr := range drops(evs) {
+		t.Logf("drop %s seq %d len %d: %s at %s (segment #%d)", flagNames(dr.Flags), dr.Seq, dr.Len, dr.Drop.ReasonName, dr.Drop.Symbol, dr.Drop.Segment)
+		switch {
+		case dr.Dport != echoPort:
+		case dr.Len == 2:
+			over[dr.Conn] = true
+			if seg := segAt(evs, dr.Drop.Segment); seg == nil || seg.Seq != dr.Seq || dr.Drop.ReasonName == "" || dr.Drop.Symbol == "" {
+				t.Errorf("overflow drop of conn %d: segment #%d (%+v), reason %q at %q; want its segment, a reason and a place",
+					dr.Conn, dr.Drop.Segment, seg, dr.Drop.ReasonName, dr.Drop.Symbol)
+			}
+		case dr.Drop.ReasonName != wantReason(t, "NETFILTER_DROP") || dr.Drop.Segment != 0:
+			t.Errorf("held ACK drop: %q, segment #%d; want NETFILTER_DROP before TC saw it", dr.Drop.ReasonName, dr.Drop.Segment)
+		}
+	}
+	if len(over) != 2 {
+		t.Errorf("%d connections' data dropped at the full listener, want 2 (4 connections, room for 2)", len(over))
+	}
+}
+
+// listenNoAccept opens a listener with the given backlog in the current
+// namespace and never accepts; it is closed at cleanup.
+func listenNoAccept(t *testing.T, addr string, backlog int) error {
+	ap, err := net.ResolveTCPAddr("tcp4", addr)
+	if err != nil {
+		return err
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	sa := &syscall.SockaddrInet4{Port: ap.Port}
+	copy(sa.Addr[:], ap.IP.To4())
+	if err := syscall.Bind(fd, sa); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	return syscall.Listen(fd, backlog)
+}
