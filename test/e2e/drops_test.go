@@ -435,7 +435,9 @@ func TestDropListenOverflow(t *testing.T) {
 	}
 	inNetns(t, b.pair.NameA, "nft", "add table ip tcptracer_test; add chain ip tcptracer_test out { type filter hook output priority 0; }; "+
 		fmt.Sprintf("add rule ip tcptracer_test out tcp dport %d tcp flags == ack ip length <= 52 drop", echoPort))
-	t.Cleanup(func() { exec.Command("ip", "netns", "exec", b.pair.NameA, "nft", "delete table ip tcptracer_test").Run() })
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "exec", b.pair.NameA, "nft", "delete table ip tcptracer_test").Run()
+	})
 	b.startTracer(t)
 	var conns []net.Conn
 	for i := 0; i < 4; i++ {
