@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages a step needs, if they are missing.
 #   deps.sh build   clang, llvm-strip and libbpf headers for make generate
-#   deps.sh test    tcpdump and tshark (the tests' independent oracles) and
-#                   ethtool (the wire tests turn a veth pair's offloads off)
+#   deps.sh test    tcpdump and tshark (the tests' independent oracles),
+#                   ethtool (the wire tests turn a veth pair's offloads off),
+#                   nft (netfilter drops) and ss (the sender state's oracle)
 set -euo pipefail
 
 need=()
@@ -17,6 +18,8 @@ test)
 	want tcpdump tcpdump
 	want tshark tshark
 	want ethtool ethtool
+	want nft nftables
+	want ss iproute2
 	;;
 *)
 	echo "usage: $0 build|test" >&2

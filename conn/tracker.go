@@ -83,7 +83,8 @@ type Tracker struct {
 	grace    uint64
 	maxConns int
 
-	twins twinTable
+	twins  twinTable
+	recent recentTable // the last segment observations, for drops
 }
 
 // NewTracker returns a Tracker that names interfaces with ifname (it may be
@@ -122,7 +123,7 @@ func (t *Tracker) Annotate(ev *event.Event) {
 	if c != nil {
 		ev.Conn = c.id
 		t.live.moveToFront(c)
-		if ev.Type != event.TypeSegment {
+		if ev.Type != event.TypeSegment && ev.Type != event.TypeDrop {
 			c.markLocal(src)
 		}
 		c.publishSide(ev, src, dst)
@@ -130,6 +131,9 @@ func (t *Tracker) Annotate(ev *event.Event) {
 	switch ev.Type {
 	case event.TypeSegment:
 		t.segment(ev, c, src, dst)
+		t.recent.add(ev, src)
+	case event.TypeDrop:
+		t.dropped(ev, c, src, dst)
 	case event.TypeRcvState:
 		t.rcvState(ev, c, src, dst)
 	case event.TypeConnect:

@@ -19,9 +19,10 @@ const (
 	TypeRetransmit                 // tcp:tcp_retransmit_skb: the kernel retransmitted a segment
 	TypeReset                      // tcp:tcp_send_reset / tcp_receive_reset
 	TypeLost                       // ring buffer reservations failed since the last report
+	TypeDrop                       // skb:kfree_skb: the kernel dropped a segment, with its reason
 )
 
-var typeNames = [...]string{"", "start", "segment", "connect", "state", "rcv_state", "retransmit", "reset", "lost"}
+var typeNames = [...]string{"", "start", "segment", "connect", "state", "rcv_state", "retransmit", "reset", "lost", "drop"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
@@ -180,6 +181,14 @@ type Event struct {
 	// Reset: ResetSent or ResetReceived.
 	Reason uint8
 
+	// Sender is the sending socket's state on a TC egress segment and on
+	// a retransmit event; Sender.Valid is false where there was no full
+	// socket (or the record predates the field).
+	Sender Sender
+
+	// Drop (Seq, Ack, Flags, Len, Ifindex describe the dropped segment).
+	Drop Drop
+
 	// Lost: reservations that failed.
 	Count uint64
 
@@ -216,6 +225,74 @@ type Event struct {
 	Start *Start
 }
 
+// Sender is a tcp_sock as the kernel held it (see bpf/events.h). SRTT is
+// in microseconds (the kernel keeps it shifted left by 3; this is not).
+type Sender struct {
+	Valid        bool
+	SndUna       uint32
+	SndNxt       uint32
+	RcvNxt       uint32
+	SndWnd       uint32
+	Cwnd         uint32
+	Ssthresh     uint32
+	SRTT         uint32 // µs: srtt_us >> 3, as tcp_info's rtt
+	RTTVar       uint32 // µs: mdev_us >> 2, as tcp_info's rttvar
+	RTOVar       uint32 // µs: the kernel's rttvar_us, from which it computes the RTO
+	RTO          uint32 // µs; 0 when CONFIG_HZ was unknown
+	PacketsOut   uint32
+	RetransOut   uint32
+	LostOut      uint32
+	SackedOut    uint32
+	Delivered    uint32
+	TotalRetrans uint32
+	DSACKDups    uint32
+	TLPHighSeq   uint32
+	MSS          uint32
+	CAState      uint8 // TCP_CA_Open .. TCP_CA_Loss, see CAStateName
+	Retransmits  uint8 // icsk_retransmits
+	Backoff      uint8 // icsk_backoff
+}
+
+var caStateNames = [...]string{"open", "disorder", "cwr", "recovery", "loss"}
+
+// CAStateName names a congestion-avoidance state (include/net/tcp.h).
+func CAStateName(s uint8) string {
+	if int(s) < len(caStateNames) {
+		return caStateNames[s]
+	}
+	return "unknown"
+}
+
+// ParseCAState is the inverse of CAStateName.
+func ParseCAState(s string) (uint8, bool) {
+	for i, n := range caStateNames {
+		if n == s {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// Drop is what skb:kfree_skb said about a dropped segment.
+type Drop struct {
+	HasReason bool   // false: the kernel's tracepoint has no reason argument (before 5.17)
+	Reason    uint32 // enum skb_drop_reason of the running kernel
+	// ReasonName is the enumerator's name without its SKB_DROP_REASON_
+	// prefix (NETFILTER_DROP), read from the running kernel's BTF.
+	ReasonName string
+	Location   uint64 // kernel text address of the caller that freed the skb
+	// Symbol is Location as symbol+0xoffset from /proc/kallsyms; empty
+	// when it could not be resolved.
+	Symbol string
+	// Segment is the Index of the segment event this drop freed (same
+	// tuple, seq, ack, flags and len, seen just before); 0 if none was.
+	Segment uint64
+}
+
+// NoReason is what a drop event says for its reason on a kernel whose
+// kfree_skb tracepoint has no reason argument.
+const NoReason = "unknown (kernel lacks the reason argument)"
+
 // Start is the report printed once every hook is attached.
 type Start struct {
 	Kernel  string
@@ -239,4 +316,31 @@ type Hook struct {
 type Refusal struct {
 	Mode   string
 	Reason string
+}
+
+// Kernel retransmission causes.
+const (
+	CauseRTO      = "rto"      // the retransmission timer fired (the socket is in Loss, or still handshaking)
+	CauseFast     = "fast"     // recovery entered on duplicate ACKs or SACKs
+	CauseTLP      = "tlp"      // a tail loss probe: resent while the socket was not in recovery
+	CauseSpurious = "spurious" // the receiver already had it (a DSACK came back for it)
+	CauseUnknown  = "unknown"  // no socket state to judge by
+)
+
+// RetransmitCause judges a kernel retransmission by the socket's state as
+// the kernel resent: tcp_enter_loss puts it in Loss before a timeout's
+// retransmission, tcp_fastretrans_alert in Recovery before a fast one,
+// and the loss probe (tcp_send_loss_probe) resends while neither holds.
+// Whether it was spurious shows only later (see timeline).
+func RetransmitCause(s *Sender, state uint8) string {
+	const caRecovery, caLoss = 3, 4
+	switch {
+	case !s.Valid:
+		return CauseUnknown
+	case State(state) == StateSynSent || State(state) == StateSynRecv || s.CAState == caLoss:
+		return CauseRTO
+	case s.CAState == caRecovery:
+		return CauseFast
+	}
+	return CauseTLP
 }

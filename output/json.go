@@ -84,6 +84,8 @@ func appendJSON(b []byte, ev *event.Event, wall int64) ([]byte, error) {
 		b = appendReset(b, ev)
 	case event.TypeLost:
 		b = appendUint(b, "count", ev.Count)
+	case event.TypeDrop:
+		b = appendDrop(b, ev)
 	default:
 		return b, fmt.Errorf("encode event: unknown type %d", ev.Type)
 	}
@@ -171,7 +173,65 @@ func appendSegment(b []byte, ev *event.Event) []byte {
 	b = appendOptUint(b, "pid", uint64(ev.PID), known)
 	b = appendOptUint(b, "tgid", uint64(ev.TGID), known)
 	b = appendOptString(b, "comm", ev.Comm, known)
-	return appendString(b, "pid_src", ev.PIDSrc.String())
+	b = appendString(b, "pid_src", ev.PIDSrc.String())
+	return appendSender(b, &ev.Sender)
+}
+
+// appendSender writes the sending socket's state, or null where the
+// record has none (ingress, xmit, no full socket).
+func appendSender(b []byte, s *event.Sender) []byte {
+	b = appendKey(b, "sender")
+	if !s.Valid {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"snd_una":`...)
+	b = strconv.AppendUint(b, uint64(s.SndUna), 10)
+	for _, f := range [...]struct {
+		k string
+		v uint32
+	}{
+		{"snd_nxt", s.SndNxt}, {"rcv_nxt", s.RcvNxt}, {"snd_wnd", s.SndWnd},
+		{"cwnd", s.Cwnd}, {"ssthresh", s.Ssthresh}, {"srtt_us", s.SRTT},
+		{"rttvar_us", s.RTTVar}, {"rto_var_us", s.RTOVar},
+	} {
+		b = appendUint(b, f.k, uint64(f.v))
+	}
+	b = appendOptUint(b, "rto_us", uint64(s.RTO), s.RTO != 0)
+	for _, f := range [...]struct {
+		k string
+		v uint32
+	}{
+		{"packets_out", s.PacketsOut}, {"retrans_out", s.RetransOut}, {"lost_out", s.LostOut},
+		{"sacked_out", s.SackedOut}, {"delivered", s.Delivered}, {"total_retrans", s.TotalRetrans},
+		{"dsack_dups", s.DSACKDups}, {"tlp_high_seq", s.TLPHighSeq}, {"mss", s.MSS},
+		{"retransmits", uint32(s.Retransmits)}, {"backoff", uint32(s.Backoff)},
+	} {
+		b = appendUint(b, f.k, uint64(f.v))
+	}
+	b = appendString(b, "ca_state", event.CAStateName(s.CAState))
+	return append(b, '}')
+}
+
+// appendDrop writes a drop: the reason by the kernel's name (and number),
+// where it happened, and the dropped segment's numbers.
+func appendDrop(b []byte, ev *event.Event) []byte {
+	d := &ev.Drop
+	b = appendString(b, "reason", d.ReasonName)
+	b = appendOptUint(b, "reason_code", uint64(d.Reason), d.HasReason)
+	b = appendOptString(b, "location", d.Symbol, d.Symbol != "")
+	b = appendKey(b, "location_addr")
+	b = append(b, `"0x`...)
+	b = strconv.AppendUint(b, d.Location, 16)
+	b = append(b, '"')
+	b = appendOptString(b, "iface", ev.Iface, ev.Iface != "")
+	b = appendUint(b, "ifindex", uint64(ev.Ifindex))
+	b = appendTuple(b, ev)
+	b = appendUint(b, "seq", uint64(ev.Seq))
+	b = appendUint(b, "ack", uint64(ev.Ack))
+	b = appendRel(b, ev)
+	b = appendFlags(b, ev.Flags)
+	b = appendUint(b, "len", uint64(ev.Len))
+	return appendOptUint(b, "segment_id", ev.Drop.Segment, ev.Drop.Segment != 0)
 }
 
 func appendConnect(b []byte, ev *event.Event) []byte {
@@ -194,7 +254,8 @@ func appendState(b []byte, ev *event.Event) []byte {
 	b = appendString(b, "old_state", event.StateName(ev.OldState))
 	b = appendString(b, "new_state", event.StateName(ev.NewState))
 	b = appendSeqSpace(b, ev)
-	return appendPID(b, ev)
+	b = appendPID(b, ev)
+	return appendSender(b, &ev.Sender)
 }
 
 // appendRcvState writes the state the socket was in when the segment
@@ -220,7 +281,9 @@ func appendRetransmit(b []byte, ev *event.Event) []byte {
 	b = appendUint(b, "len", uint64(ev.Len))
 	b = appendOptUint(b, "seq_rel", uint64(ev.SeqRel), ev.HasSeqRel)
 	b = appendBool(b, "rel_derived", ev.RelDerived)
-	return appendPID(b, ev)
+	b = appendPID(b, ev)
+	b = appendString(b, "cause", event.RetransmitCause(&ev.Sender, ev.OldState))
+	return appendSender(b, &ev.Sender)
 }
 
 func appendReset(b []byte, ev *event.Event) []byte {

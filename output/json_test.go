@@ -96,6 +96,9 @@ var goldenCases = []struct {
 			Seq: 4000000000, Ack: 12345, Flags: event.ACK | event.ECE | event.CWR, Win: 1024, HdrLen: 44,
 			Side: event.Server, RolesGuessed: true, SeqRel: 1, AckRel: 1, HasSeqRel: true, HasAckRel: true, RelDerived: true,
 			Opts: event.Options{NSACK: 2, SACK: [4]event.SACKBlock{{Left: 12000, Right: 13000}, {Left: 14000, Right: 15000}}}}, srv6, cli6),
+		withTuple(event.Event{Type: event.TypeSegment, TS: 1000450, Conn: 1, Index: 41, Ifindex: 1, Iface: "lo", Dir: event.Egress,
+			Seq: 1003, Ack: 5003, Flags: event.ACK, Len: 1448, Win: 512, HdrLen: 20, SeqRel: 3, AckRel: 3, HasSeqRel: true, HasAckRel: true,
+			PID: 100, Comm: "client", PIDSrc: event.PIDOwner, Sender: testSender()}, cli, srv),
 	},
 }, {
 	name: "connect",
@@ -132,6 +135,19 @@ var goldenCases = []struct {
 			Seq: 1001, Len: 2, SeqRel: 1, HasSeqRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
 		withTuple(event.Event{Type: event.TypeRetransmit, TS: 1001200, Conn: 4, Index: 13, Cookie: 5000, OldState: 2,
 			Seq: 99, Len: 0}, cli6, srv6),
+		withTuple(event.Event{Type: event.TypeRetransmit, TS: 1001250, Conn: 1, Index: 42, Cookie: 4097, OldState: 1,
+			Seq: 1003, Len: 1448, SeqRel: 3, HasSeqRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner,
+			Sender: recoverySender()}, cli, srv),
+	},
+}, {
+	name: "drop",
+	events: []event.Event{
+		withTuple(event.Event{Type: event.TypeDrop, TS: 1001260, Conn: 1, Index: 43, Ifindex: 1, Iface: "lo",
+			Seq: 1003, Ack: 5003, Flags: event.ACK, Len: 1448, SeqRel: 3, AckRel: 3, HasSeqRel: true, HasAckRel: true,
+			Drop: event.Drop{HasReason: true, Reason: 12, ReasonName: "NETFILTER_DROP", Location: 0xffffffff81c2a3bc,
+				Symbol: "nf_hook_slow+0x9c", Segment: 41}}, cli, srv),
+		withTuple(event.Event{Type: event.TypeDrop, TS: 1001270, Index: 44, Seq: 77, Flags: event.SYN,
+			Drop: event.Drop{ReasonName: event.NoReason, Location: 0xffffffff81b00010}}, cli6, srv6),
 	},
 }, {
 	name: "reset",
@@ -145,6 +161,20 @@ var goldenCases = []struct {
 	name:   "lost",
 	events: []event.Event{{Type: event.TypeLost, TS: 1001500, Index: 16, Count: 17}},
 }}
+
+// testSender is a socket in open state with an RTT measured.
+func testSender() event.Sender {
+	return event.Sender{Valid: true, SndUna: 1003, SndNxt: 1003, RcvNxt: 5003, SndWnd: 65536, Cwnd: 10, Ssthresh: 2147483647,
+		SRTT: 50, RTTVar: 25, RTOVar: 200000, RTO: 201000, PacketsOut: 0, Delivered: 2, MSS: 1448}
+}
+
+// recoverySender is a socket in fast recovery, retransmitting.
+func recoverySender() event.Sender {
+	s := testSender()
+	s.SndNxt, s.Cwnd, s.Ssthresh, s.PacketsOut, s.RetransOut, s.LostOut, s.SackedOut = 7347, 7, 7, 3, 1, 1, 2
+	s.TotalRetrans, s.CAState = 1, 3
+	return s
+}
 
 func writeAll(t *testing.T, evs []event.Event) []byte {
 	t.Helper()

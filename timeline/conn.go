@@ -101,6 +101,19 @@ type Segment struct {
 	// RcvOldState is the receiving socket's state before the kernel
 	// handled the segment, when a rcv_state event reported it.
 	RcvOldState uint8
+
+	// Sender is the sending socket's state when TC egress saw this
+	// segment leave (Valid false when the tracer was not on the sending
+	// host, or the segment had no full socket). SenderRetransmit is the
+	// kernel's own account: the segment ended at or below snd_nxt.
+	Sender           event.Sender
+	SenderRetransmit bool
+	// Dropped is the kernel's reason when it dropped this segment
+	// (DropIndex is the drop event); Repairs is the drop whose bytes
+	// this segment carried again.
+	Dropped   string
+	DropIndex uint64
+	Repairs   uint64
 }
 
 // End returns the sequence number after the segment (SYN and FIN count one).
@@ -144,6 +157,19 @@ type Conn struct {
 	FirstTS      uint64
 	LastTS       uint64
 
+	// The kernel's account: drops (DropCount counts those beyond the
+	// cap too), retransmissions with their cause, each sender's state.
+	Drops     []Drop
+	DropCount int // network and receive-queue drops (not unread ones)
+	// RcvQueueDrops counts the drops of a socket out of room (sk_drops);
+	// UnreadCount the segments freed unread when their socket was
+	// destroyed, ProbeDrops the keepalive and window probes discarded as old.
+	RcvQueueDrops int
+	UnreadCount   int
+	ProbeDrops    int
+	Retxs         []Retx
+	Senders       [2]SenderStats
+
 	// Summary is set when the connection ends.
 	Summary *Summary
 
@@ -174,14 +200,18 @@ type Conn struct {
 	vantage      uint32 // the interface whose wire records are analysed
 	sightings    [16]sighting
 	nsight       int
+	late         []analysis.Violation // kernel-side rules broken by sightings no wire record paired with
 }
 
-// sighting is a TC egress observation waiting for its wire twin.
+// sighting is a TC egress observation waiting for its wire twin, with
+// the sending socket's state and the kernel-side rules it broke.
 type sighting struct {
 	index, ts uint64
 	seq       event.Seq
 	len       uint32
 	side      Side
+	sender    event.Sender
+	broke     []analysis.Violation
 }
 
 func newConn(id uint64) *Conn {

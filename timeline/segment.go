@@ -31,13 +31,16 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 	c.wireContext(s, from)
 	res := c.an.Segment(analysis.Seg{Index: s.Index, TS: s.TS, From: int(from), Seq: s.Seq, Ack: s.Ack,
 		Flags: s.Flags, Len: s.Len, Win: ev.Win, Opts: ev.Opts})
-	s.Findings, s.Violations, s.Retransmission = res.Findings, res.Violations, res.Retransmission
+	s.Findings, s.Retransmission = res.Findings, res.Retransmission
+	s.Violations = append(s.Violations, res.Violations...) // after the sender's, from senderView
 	s.Win, s.WinScaled = res.Window, res.WindowScaled
 	if ev.Flags&(event.SYN|event.ACK) == event.SYN && t.tuples.use(tuple{c.Client, c.Server}, c.ID) != 0 {
 		s.Findings = append(s.Findings, analysis.Finding{Kind: analysis.ReusedPorts})
 	}
 	s.KernelKnown = t.opts.KernelRetransmits
 	c.matchPending(s, c.position(s), uint64(t.opts.RetransmitWindow))
+	c.repairs(s)
+	c.dsack(s)
 	c.track(s, from)
 	t.res.Segment = s
 }
@@ -48,8 +51,9 @@ func (c *Conn) record(ev *event.Event, from Side) *Segment {
 		Seq: event.Seq(ev.Seq), Ack: event.Seq(ev.Ack), Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts,
 		SeqRel: ev.SeqRel, AckRel: ev.AckRel, HasAck: ev.HasAckRel, Derived: ev.RelDerived}
 	seg.observed(ev)
-	if ts := c.sightedAt(ev.TwinOf); ts != 0 {
-		seg.EgressTS = ts
+	if sg := c.sightingOf(ev.TwinOf); sg != nil {
+		seg.EgressTS = sg.ts
+		c.senderView(&seg, sg)
 	}
 	if len(c.Segments) >= c.segCap {
 		c.Truncated++
@@ -79,18 +83,39 @@ func (c *Conn) position(s *Segment) int {
 // sighted remembers when the stack sent a segment (TC egress), for the wire
 // record that pairs with it.
 func (c *Conn) sighted(ev *event.Event, from Side) {
-	c.sightings[c.nsight%len(c.sightings)] = sighting{index: ev.Index, ts: ev.TS, seq: event.Seq(ev.Seq), len: ev.Len, side: from}
+	slot := &c.sightings[c.nsight%len(c.sightings)]
+	if len(c.late) < maxAccount {
+		c.late = append(c.late, slot.broke...) // its wire record never came
+	}
+	*slot = sighting{index: ev.Index, ts: ev.TS, seq: event.Seq(ev.Seq), len: ev.Len, side: from, sender: ev.Sender,
+		broke: c.senderSighting(ev, from)}
 	c.nsight++
 }
 
-// sightedAt returns when the sighting with the given Index was made, or 0.
-func (c *Conn) sightedAt(index uint64) uint64 {
-	for _, s := range c.sightings {
-		if s.index == index && index != 0 {
-			return s.ts
+// sightingOf returns the sighting with the given Index, or nil.
+func (c *Conn) sightingOf(index uint64) *sighting {
+	for i := range c.sightings {
+		if s := &c.sightings[i]; s.index == index && index != 0 {
+			return s
 		}
 	}
-	return 0
+	return nil
+}
+
+// senderView gives a wire segment its sender's state from the TC egress
+// sighting it pairs with, and the kernel-side rules that sighting broke
+// (once: the other pieces of a GSO split carry none).
+func (c *Conn) senderView(s *Segment, sg *sighting) {
+	if !sg.sender.Valid {
+		return
+	}
+	s.Sender = sg.sender
+	s.SenderRetransmit = analysis.SenderRetransmission(&analysis.SenderSeg{Seq: uint32(s.Seq), Len: s.Len, Flags: s.Flags, Sender: &s.Sender})
+	for _, v := range sg.broke {
+		v.Index = s.Index
+		s.Violations = append(s.Violations, v)
+	}
+	sg.broke = nil
 }
 
 // byIndex finds a recent segment by its stream Index.

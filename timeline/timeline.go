@@ -169,6 +169,7 @@ func (t *Timeline) dispatch(c *Conn, ev *event.Event) {
 	case event.TypeState:
 		c.state(ev)
 		t.res.State = &c.States[len(c.States)-1]
+		c.senderState(ev)
 	case event.TypeRcvState:
 		c.rcvState(ev)
 	case event.TypeRetransmit:
@@ -176,6 +177,9 @@ func (t *Timeline) dispatch(c *Conn, ev *event.Event) {
 		if s := c.kernelRetransmit(ev, uint64(t.opts.RetransmitWindow)); s != nil {
 			t.res.Updated = append(t.res.Updated, s)
 		}
+		c.retransmitted(ev, ev.Side)
+	case event.TypeDrop:
+		c.drop(ev)
 	case event.TypeReset:
 		c.reset(ev)
 	}

@@ -56,6 +56,7 @@ func (t *Tracer) Run(ctx context.Context, h Handler) error {
 		return err
 	}
 	dec := NewDecoder(t.ifaceName)
+	dec.drops = t.drops
 	var rec ringbuf.Record
 	for {
 		done := ctx.Err() != nil

@@ -4,9 +4,10 @@
 # on every run.
 set -euo pipefail
 
-# tcpdump, iproute2 and ethtool are copied into the guest (tcpdump is the
-# tests' oracle; ethtool turns a veth pair's offloads off)
-pkgs=(qemu-system-x86 busybox-static zstd xz-utils tcpdump iproute2 ethtool)
+# tcpdump, iproute2 (ip, tc, ss), ethtool and nftables are copied into the
+# guest (tcpdump is the tests' oracle; ethtool turns a veth pair's offloads
+# off; nft drops chosen segments)
+pkgs=(qemu-system-x86 busybox-static zstd xz-utils tcpdump iproute2 ethtool nftables)
 
 missing=()
 for pkg in "${pkgs[@]}"; do

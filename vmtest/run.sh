@@ -14,11 +14,11 @@
 #   VMTEST_CELL_TIMEOUT=480                 seconds per cell
 #   VMTEST_MEM=1024 VMTEST_ACCEL=tcg        guest MiB; tcg or kvm
 #   VMTEST_JOBS=$(nproc)                    guests booted at once
-#   VMTEST_KMODS='sch_ingress cls_bpf veth xfrm_user nfnetlink'
+#   VMTEST_KMODS='sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota'
 #                                           guest modules, dependencies added; a
 #                                           stock host autoloads the last two for
 #                                           netlink handles in new namespaces
-#   VMTEST_TOOLS='tcpdump ip tc ethtool'    host programs copied with their libraries
+#   VMTEST_TOOLS='tcpdump ip tc ethtool nft ss' host programs copied with their libraries
 #   VMTEST_ORACLE=on|off                    off: guest and host cells get TCPTRACER_ORACLE=off
 #   VMTEST_PKG=./test/e2e                   test package built as the guest's e2e.test
 #   GO=go                                   the go command
@@ -40,8 +40,8 @@ RUN=${VMTEST_RUN:-.}
 CELL_TIMEOUT=${VMTEST_CELL_TIMEOUT:-480}
 MEM=${VMTEST_MEM:-1024}
 ACCEL=${VMTEST_ACCEL:-tcg}
-KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink}
-TOOLS=${VMTEST_TOOLS:-tcpdump ip tc ethtool}
+KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota}
+TOOLS=${VMTEST_TOOLS:-tcpdump ip tc ethtool nft ss}
 ORACLE=${VMTEST_ORACLE:-on}
 STANDIN=${VMTEST_STANDIN:-0}
 TC_ONLY=${VMTEST_TC_ONLY:-^(TestCleanup|TestWire)}

@@ -4,13 +4,15 @@
 // Grammar (one expectation per argument, or several separated by commas):
 //
 //	expectation := flag | metric op value
-//	flag        := "ok" | "no-retransmissions" | "no-findings" | "no-resets"
+//	flag        := "ok" | "no-retransmissions" | "no-findings" | "no-resets" | "no-drops" | "no-rto"
 //	             | "no-violations" | "no-disagreements" | "no-" finding
 //	finding     := a tcp.analysis kind, e.g. duplicate_ack, zero_window
 //	metric      := "handshake-rtt" | "duration"                 (value: a Go duration, 5ms)
 //	             | "bytes" | "bytes-c2s" | "bytes-s2c" | "segments"
 //	             | "retransmissions" | "kernel-retransmissions" | "findings"
-//	             | "resets"                                      (value: an integer)
+//	             | "resets" | "drops" | "rtos"                   (value: an integer)
+//	             | "cwnd"               (the largest congestion window either sender had, segments)
+//	             | "srtt"               (the largest smoothed RTT either sender had; a Go duration)
 //	op          := "<" | "<=" | ">" | ">=" | "==" | "!="
 //
 // Names may also be spelled as in the JSON summary, with underscores
@@ -69,6 +71,33 @@ var metrics = map[string]struct {
 	"kernel-retransmissions": {false, func(s *timeline.Summary) (int64, bool) { return int64(s.KernelRetransmissions), s.KernelKnown }},
 	"findings":               {false, func(s *timeline.Summary) (int64, bool) { return int64(total(s.Findings)), true }},
 	"resets":                 {false, func(s *timeline.Summary) (int64, bool) { return int64(s.Resets), true }},
+	"drops":                  {false, func(s *timeline.Summary) (int64, bool) { return int64(s.DropCount), true }},
+	"rtos":                   {false, func(s *timeline.Summary) (int64, bool) { return int64(s.RTOs), true }},
+	"cwnd":                   {false, maxCwnd},
+	"srtt":                   {true, maxSRTT},
+}
+
+// maxCwnd is the largest congestion window a local sender had; unknown
+// when the tracer read no sender's state.
+func maxCwnd(s *timeline.Summary) (int64, bool) {
+	var v int64
+	for side, known := range s.SenderKnown {
+		if known {
+			v = max(v, int64(s.Senders[side].MaxCwnd))
+		}
+	}
+	return v, s.SenderKnown[0] || s.SenderKnown[1]
+}
+
+// maxSRTT is the largest smoothed RTT a local sender measured.
+func maxSRTT(s *timeline.Summary) (int64, bool) {
+	var v int64
+	for side, known := range s.SenderKnown {
+		if known {
+			v = max(v, int64(s.Senders[side].MaxSRTT))
+		}
+	}
+	return v, s.SenderKnown[0] || s.SenderKnown[1]
 }
 
 // flags are the value-less expectations, as metric op value.
@@ -76,6 +105,8 @@ var flags = map[string]string{
 	"no-retransmissions": "retransmissions==0",
 	"no-findings":        "findings==0",
 	"no-resets":          "resets==0",
+	"no-drops":           "drops==0",
+	"no-rto":             "rtos==0",
 }
 
 // Parse reads expectations from arguments, each possibly comma-separated.
@@ -243,7 +274,11 @@ func (e *Expectation) check(s *timeline.Summary) (string, bool) {
 	if m.duration {
 		got = time.Duration(v).String()
 	}
-	return got, compare(v, e.op, e.value)
+	ok := compare(v, e.op, e.value)
+	if !ok && e.metric == "drops" {
+		got += ": " + strings.Join(s.DropsRepairs, "; ")
+	}
+	return got, ok
 }
 
 func compare(a int64, op string, b int64) bool {

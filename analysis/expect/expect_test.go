@@ -15,6 +15,10 @@ func summary() *timeline.Summary {
 	s.Sent[timeline.Client] = timeline.Way{Bytes: 2, Segments: 6}
 	s.Sent[timeline.Server] = timeline.Way{Bytes: 2, Segments: 5, Retransmissions: 1}
 	s.Retransmissions = 1
+	s.DropCount, s.RTOs = 1, 1
+	s.DropsRepairs = []string{"drop #9 (NETFILTER_DROP) of segment #8 (client seq 1 len 2): repaired by #12, the kernel's rto retransmission #11"}
+	s.SenderKnown[timeline.Client] = true
+	s.Senders[timeline.Client] = timeline.SenderStats{MaxSRTT: 80 * time.Microsecond, MaxCwnd: 10}
 	return s
 }
 
@@ -56,6 +60,15 @@ func TestCheck(t *testing.T) {
 		{"retransmissions<=1", false},
 		{"findings<2", true},
 		{"kernel-retransmissions==0", true}, // unknown without the tracepoint: fails
+		{"no-drops", true},
+		{"drops<=1", false},
+		{"drops<1", true},
+		{"no-rto", true},
+		{"rtos<=1", false},
+		{"srtt<1ms", false},
+		{"srtt<50us", true},
+		{"cwnd>=10", false},
+		{"cwnd>=11", true},
 	}
 	for _, tc := range cases {
 		exps, err := Parse(tc.exp)
@@ -69,6 +82,26 @@ func TestCheck(t *testing.T) {
 		if len(fails) > 0 && (fails[0].Expectation != tc.exp || fails[0].Conn != 7) {
 			t.Errorf("failure %+v does not name %s on conn 7", fails[0], tc.exp)
 		}
+	}
+}
+
+// A failed drop expectation says which segment was dropped, why, and
+// what repaired it.
+func TestNoDropsNamesTheDrop(t *testing.T) {
+	exps, _ := Parse("no-drops")
+	fails := Check(summary(), exps)
+	if len(fails) != 1 || !strings.Contains(fails[0].Got, "NETFILTER_DROP") || !strings.Contains(fails[0].Got, "rto retransmission") {
+		t.Errorf("failure %v does not explain the drop", fails)
+	}
+}
+
+// Without a sender's state, srtt and cwnd are unknown, and fail.
+func TestSenderMetricsUnknown(t *testing.T) {
+	s := summary()
+	s.SenderKnown = [2]bool{}
+	exps, _ := Parse("srtt<1s", "cwnd>=1")
+	if fails := Check(s, exps); len(fails) != 2 || fails[0].Got != "unknown" {
+		t.Errorf("failures %v, want both unknown", fails)
 	}
 }
 

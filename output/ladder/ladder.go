@@ -53,9 +53,10 @@ func Render(w io.Writer, c *timeline.Conn, color bool) error {
 	bw := bufio.NewWriter(w)
 	p := painter(color)
 	header(bw, c, p)
+	var sv senderView
 	for _, l := range lines(c) {
 		if l.seg != nil {
-			segment(bw, c, l.seg, p)
+			segment(bw, c, l.seg, sv.note(l.seg), p)
 		} else {
 			state(bw, c, l.state, p)
 		}
@@ -104,15 +105,40 @@ func prefix(c *timeline.Conn, ts, index uint64, showIndex bool) string {
 	return fmt.Sprintf("%9.3f %6s ", ms, idx)
 }
 
-func segment(w io.Writer, c *timeline.Conn, s *timeline.Segment, p painter) {
+// senderView remembers the sender state last shown per side, so the
+// ladder shows cwnd and srtt only when they change.
+type senderView struct {
+	shown      [2]bool
+	cwnd, srtt [2]uint32
+	ca         [2]uint8
+}
+
+func (v *senderView) note(s *timeline.Segment) string {
+	k := &s.Sender
+	if !k.Valid {
+		return ""
+	}
+	f := s.From
+	if v.shown[f] && v.cwnd[f] == k.Cwnd && v.srtt[f] == k.SRTT && v.ca[f] == k.CAState {
+		return ""
+	}
+	v.shown[f], v.cwnd[f], v.srtt[f], v.ca[f] = true, k.Cwnd, k.SRTT, k.CAState
+	return fmt.Sprintf("(%s: cwnd=%d srtt=%dus %s)", f, k.Cwnd, k.SRTT, event.CAStateName(k.CAState))
+}
+
+func segment(w io.Writer, c *timeline.Conn, s *timeline.Segment, sender string, p painter) {
 	arrow, code := arrowRight(label(s)), green
 	if s.From == timeline.Server {
 		arrow, code = arrowLeft(label(s)), blue
 	}
 	fmt.Fprintf(w, "%s%*s|%s|\n", prefix(c, s.TS, s.Index, true), stateWidth, "", p.paint(code, arrow))
-	for _, note := range notes(s) {
+	ns := notes(s)
+	if sender != "" {
+		ns = append(ns, sender)
+	}
+	for _, note := range ns {
 		code := yellow
-		if strings.HasPrefix(note, "!!") {
+		if strings.HasPrefix(note, "!!") || strings.HasPrefix(note, "XX") {
 			code = red
 		}
 		pad := arrowWidth - 2 - len(note)
@@ -152,6 +178,12 @@ func notes(s *timeline.Segment) []string {
 		out = append(out, "(kernel: retransmitted"+why+")")
 	case s.KernelKnown && s.Retransmission:
 		out = append(out, "(kernel: not a retransmission"+why+")")
+	}
+	if s.Dropped != "" {
+		out = append(out, fmt.Sprintf("XX dropped by the kernel: %s (#%d)", s.Dropped, s.DropIndex))
+	}
+	if s.Repairs != 0 {
+		out = append(out, fmt.Sprintf("(repairs drop #%d)", s.Repairs))
 	}
 	for _, v := range s.Violations {
 		out = append(out, "!! "+v.Rule.String()+": "+v.Detail)
@@ -201,6 +233,9 @@ func footer(w io.Writer, s *timeline.Summary, p painter) {
 	fmt.Fprintf(w, "verdict: %s\n", p.paint(code, s.Verdict))
 	for _, v := range s.Violations {
 		fmt.Fprintf(w, "  %s\n", p.paint(red, v.String()))
+	}
+	for _, d := range s.DropsRepairs {
+		fmt.Fprintf(w, "  %s\n", p.paint(yellow, d))
 	}
 	fmt.Fprintln(w, s.String())
 }

@@ -17,20 +17,20 @@ import (
 type Stream struct {
 	w    io.Writer
 	p    painter
-	seen map[uint64]bool
+	seen map[uint64]*senderView // the connections whose header is drawn
 	buf  bytes.Buffer
 }
 
 // NewStream writes rows to w, coloured if asked; w should buffer (the
 // tracer flushes it after every poll round).
 func NewStream(w io.Writer, color bool) *Stream {
-	return &Stream{w: w, p: painter(color), seen: map[uint64]bool{}}
+	return &Stream{w: w, p: painter(color), seen: map[uint64]*senderView{}}
 }
 
 // Segment draws one segment of c.
 func (st *Stream) Segment(c *timeline.Conn, s *timeline.Segment) error {
-	st.open(c)
-	segment(&st.buf, c, s, st.p)
+	sv := st.open(c)
+	segment(&st.buf, c, s, sv.note(s), st.p)
 	return st.emit(c)
 }
 
@@ -43,7 +43,7 @@ func (st *Stream) State(c *timeline.Conn, sc *timeline.StateChange) error {
 
 // Amend notes the kernel's word on segment s of c, which came after its row.
 func (st *Stream) Amend(c *timeline.Conn, s *timeline.Segment) error {
-	if !st.seen[c.ID] {
+	if st.seen[c.ID] == nil {
 		return nil
 	}
 	note := fmt.Sprintf("#%d (kernel: retransmitted)", s.Index)
@@ -66,12 +66,14 @@ func (st *Stream) End(c *timeline.Conn) error {
 	return st.emit(c)
 }
 
-func (st *Stream) open(c *timeline.Conn) {
-	if st.seen[c.ID] {
-		return
+func (st *Stream) open(c *timeline.Conn) *senderView {
+	if sv := st.seen[c.ID]; sv != nil {
+		return sv
 	}
-	st.seen[c.ID] = true
+	sv := &senderView{}
+	st.seen[c.ID] = sv
 	header(&st.buf, c, st.p)
+	return sv
 }
 
 // emit writes the drawn rows, each tagged with c's id.

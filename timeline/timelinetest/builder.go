@@ -31,11 +31,17 @@ type Builder struct {
 	Step     uint64 // ns between events
 	Win      uint16 // window for segments that are not SYNs
 	TS       uint64
-	index    uint64
-	sndNxt   [2]uint32
-	sndUna   [2]uint32
-	rcvNxt   [2]uint32
-	tracker  *conn.Tracker
+	// Senders gives each TC egress record the sending socket's state:
+	// snd_nxt and rcv_nxt as the kernel has them, Cwnd and SRTT (µs).
+	Senders bool
+	Cwnd    uint32
+	SRTT    uint32
+	CA      uint8
+	index   uint64
+	sndNxt  [2]uint32
+	sndUna  [2]uint32
+	rcvNxt  [2]uint32
+	tracker *conn.Tracker
 }
 
 // New returns a loopback builder for conn 1, client to server.
@@ -174,10 +180,14 @@ func (b *Builder) SegW(from int, flags string, seq, ack, n uint32, win uint16) *
 		ev.Win, ev.HdrLen = 65495, 40
 		ev.Opts = event.Options{MSS: 65495, HasMSS: true, WScale: 7, HasWS: true, SACKPerm: true}
 	}
+	if b.Senders {
+		ev.Sender = event.Sender{Valid: true, SndNxt: b.sndNxt[from], RcvNxt: b.rcvNxt[from], Cwnd: b.Cwnd, SRTT: b.SRTT, CAState: b.CA}
+	}
 	b.add(ev)
 	b.kernelView(&ev, from)
 	if b.Loopback {
 		dup := ev
+		dup.Sender = event.Sender{}
 		b.TS += 2_000
 		b.index++
 		dup.TS, dup.Index, dup.Dir, dup.Wire, dup.TwinOf = b.TS, b.index, event.Ingress, true, ev.Index
@@ -254,6 +264,32 @@ func (b *Builder) Retransmit(from int, seq, n uint32) *Builder {
 	ev := b.base(event.TypeRetransmit, from)
 	ev.Seq, ev.Len = b.ISN[from]+seq, n
 	b.add(ev)
+	return b
+}
+
+// RetransmitIn is Retransmit with the socket's congestion state as the
+// kernel resent (event.CAStateName numbering).
+func (b *Builder) RetransmitIn(from int, seq, n uint32, ca uint8) *Builder {
+	b.Retransmit(from, seq, n)
+	ev := &b.Events[len(b.Events)-1]
+	ev.OldState = event.ParseState("ESTABLISHED")
+	ev.Sender = event.Sender{Valid: true, SndNxt: b.sndNxt[from], RcvNxt: b.rcvNxt[from], Cwnd: b.Cwnd, CAState: ca}
+	return b
+}
+
+// Drop is the kernel dropping the last wire segment from side, with reason.
+func (b *Builder) Drop(from int, reason string) *Builder {
+	var seg event.Event
+	for i := len(b.Events) - 1; i >= 0; i-- {
+		if e := b.Events[i]; e.Type == event.TypeSegment && e.Wire && e.Sport == b.Ends[from].Port() {
+			seg = e
+			break
+		}
+	}
+	ev := b.base(event.TypeDrop, from)
+	ev.Seq, ev.Ack, ev.Flags, ev.Len = seg.Seq, seg.Ack, seg.Flags, seg.Len
+	ev.Drop = event.Drop{HasReason: true, ReasonName: reason, Symbol: "nf_hook_slow+0x9c", Segment: seg.Index}
+	b.Events = append(b.Events, ev)
 	return b
 }
 
