@@ -33,6 +33,9 @@ type Options struct {
 	// IdleTimeout ends connections with no event for this long (event time);
 	// 0 keeps timeline's default.
 	IdleTimeout time.Duration
+	// MaxMemory bounds the timeline's connections and history (bytes);
+	// 0 keeps timeline's default.
+	MaxMemory int64
 }
 
 // Reporter feeds a timeline and writes its findings and summaries.
@@ -48,7 +51,7 @@ type Reporter struct {
 
 // New writes the report to w.
 func New(w io.Writer, o Options) *Reporter {
-	return &Reporter{opts: o, w: w, tl: timeline.New(timeline.Options{IdleTimeout: o.IdleTimeout})}
+	return &Reporter{opts: o, w: w, tl: timeline.New(timeline.Options{IdleTimeout: o.IdleTimeout, MaxMemory: o.MaxMemory})}
 }
 
 // Feed takes one annotated event (not kept after Feed returns).

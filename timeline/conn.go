@@ -135,6 +135,8 @@ type Conn struct {
 	Flows     [2]Flow // by sender: Flows[Client] is client → server
 	Segments  []Segment
 	Truncated int // segments not kept because of Options.MaxSegments
+	// Dropped is the oldest history given up to Options.MaxMemory.
+	Dropped Dropped
 	// OtherVantage counts wire segments seen on another interface than
 	// the one the connection is analysed at (the first it was seen on).
 	OtherVantage int
@@ -174,6 +176,12 @@ type Conn struct {
 	vantage      uint32 // the interface whose wire records are analysed
 	sightings    [16]sighting
 	nsight       int
+	mem          int64    // memory() when last accounted
+	extraBytes   int64    // the kept segments' findings and violations
+	tally        *Summary // what the dropped segments counted
+	droppedRST   [2]int   // RST segments among them, by sender
+	hs           [2]Segment
+	hsKept       [2]bool // hs holds the dropped SYN, SYN-ACK
 }
 
 // sighting is a TC egress observation waiting for its wire twin.

@@ -21,6 +21,8 @@ func runAnalyze(ctx context.Context, args []string, env Env) error {
 	format := fs.String("format", "json", "")
 	var exps listFlag
 	fs.Var(&exps, "expect", "")
+	maxMem := defaultMaxMemory
+	fs.Var(&maxMem, "max-memory", "")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -31,6 +33,7 @@ func runAnalyze(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	ro.MaxMemory = int64(maxMem)
 	if ro.Expectations, err = expect.Parse(exps...); err != nil {
 		return usagef("--expect: %v", err)
 	}

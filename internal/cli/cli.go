@@ -114,6 +114,11 @@ Tracing flags:
   --tc MODE         TC attachment: auto, tcx or clsact (default auto)
   --netns PATH      attach TC in this network namespace (e.g. /run/netns/NAME)
   --ring-size SIZE  ring buffer size, power of two (default 8M)
+  --max-memory SIZE bound on the connection table and each connection's history
+                    (segments, state changes), 16M..1024G (default 256M); beyond it
+                    the oldest history is dropped, counted in the summary
+                    (history_dropped), then the least recently active
+                    connections end as evicted. analyze takes it too.
   --format F        json (events and report lines) or text (ladder diagrams);
                     default json, text for verify
   --verbose         full verifier log on load errors

@@ -36,6 +36,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"extra"}, `"extra"`},
 		{[]string{"verify", "--expect", "fast<"}, "--expect"},
 		{[]string{"analyze"}, "one FILE"},
+		{[]string{"--max-memory", "1M"}, "from 16M to 1024G"},
+		{[]string{"--max-memory", "lots"}, `"lots"`},
+		{[]string{"--max-memory", "2048G"}, "from 16M to 1024G"},
+		{[]string{"--max-memory", "-1"}, "K, M or G suffix"},
+		{[]string{"analyze", "--max-memory", "0", "-"}, "max-memory"},
 	} {
 		_, stderr, code := run(c.args...)
 		if code != ExitUsage || !strings.Contains(stderr, c.says) {

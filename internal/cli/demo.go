@@ -36,7 +36,7 @@ func runDemo(ctx context.Context, args []string, env Env) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w := newDemoWatch()
-	p := newPipeline(env.Stdout, report.Options{Format: report.JSON})
+	p := newPipeline(env.Stdout, report.Options{Format: report.JSON, MaxMemory: int64(f.maxMem)})
 	p.watch = w.see
 	t, err := tracer.New(f.opts)
 	if err != nil {

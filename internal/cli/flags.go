@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"tcptracer/timeline"
 	"tcptracer/tracer"
 )
 
@@ -21,6 +22,7 @@ type traceFlags struct {
 	ipv6     bool
 	ifaces   listFlag
 	ring     sizeFlag
+	maxMem   memoryFlag
 }
 
 func newFlagSet(name string) *flag.FlagSet {
@@ -42,6 +44,8 @@ func (f *traceFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.opts.TC, "tc", tracer.ModeAuto, "")
 	fs.StringVar(&f.opts.Netns, "netns", "", "")
 	fs.Var(&f.ring, "ring-size", "")
+	f.maxMem = defaultMaxMemory
+	fs.Var(&f.maxMem, "max-memory", "")
 	fs.BoolVar(&f.opts.Verbose, "verbose", false, "")
 }
 
@@ -119,5 +123,39 @@ func (s *sizeFlag) Set(v string) error {
 		return fmt.Errorf("size %q: want bytes, optionally with K, M or G", v)
 	}
 	*s = sizeFlag(n * mult)
+	return nil
+}
+
+// The --max-memory range: below the minimum the tables' fixed part
+// (about 4 MiB for the timeline's recent-connection sets) leaves too
+// little for history.
+const (
+	defaultMaxMemory = memoryFlag(timeline.DefaultMaxMemory)
+	minMaxMemory     = 16 << 20
+	maxMaxMemory     = 1 << 40
+)
+
+// memoryFlag is --max-memory: bytes, with K, M or G (binary multiples).
+type memoryFlag int64
+
+func (m *memoryFlag) String() string { return strconv.FormatInt(int64(*m), 10) }
+
+func (m *memoryFlag) Set(v string) error {
+	num, mult := v, uint64(1)
+	if i := len(v) - 1; i > 0 {
+		switch v[i] {
+		case 'K':
+			num, mult = v[:i], 1<<10
+		case 'M':
+			num, mult = v[:i], 1<<20
+		case 'G':
+			num, mult = v[:i], 1<<30
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n > maxMaxMemory/mult || n*mult < minMaxMemory {
+		return fmt.Errorf("%q: want bytes with an optional K, M or G suffix, from 16M to 1024G (e.g. 256M)", v)
+	}
+	*m = memoryFlag(n * mult)
 	return nil
 }

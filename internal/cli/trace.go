@@ -28,8 +28,15 @@ type pipeline struct {
 	open    atomic.Int64 // connections not yet ended, for other goroutines
 }
 
+// newPipeline splits o.MaxMemory (when set): a quarter bounds conn's
+// table (at 256M, its full 65536 connections), the rest the timeline's
+// connections and history.
 func newPipeline(stdout io.Writer, o report.Options) *pipeline {
 	p := &pipeline{tracker: conn.NewTracker(nil)}
+	if o.MaxMemory > 0 {
+		p.tracker.Bound(o.MaxMemory / 4)
+		o.MaxMemory -= o.MaxMemory / 4
+	}
 	if o.Format == report.Text {
 		p.text = bufio.NewWriterSize(stdout, 64<<10)
 		p.report = report.New(p.text, o)
@@ -91,6 +98,7 @@ func runTrace(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	ro.MaxMemory = int64(f.maxMem)
 	if f.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, f.duration)

@@ -32,6 +32,7 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	ro.MaxMemory = int64(f.maxMem)
 	if ro.Expectations, err = expect.Parse(exps...); err != nil {
 		return usagef("--expect: %v", err)
 	}
