@@ -43,6 +43,7 @@ func runAnalyze(ctx context.Context, args []string, env Env) error {
 	}
 	defer in.Close()
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
+	limitHeap(ro.MaxMemory)
 	r := report.New(out, ro)
 	if err := feedFile(ctx, in, name, r); err != nil {
 		return err

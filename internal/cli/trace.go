@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 
@@ -34,6 +35,7 @@ type pipeline struct {
 func newPipeline(stdout io.Writer, o report.Options) *pipeline {
 	p := &pipeline{tracker: conn.NewTracker(nil)}
 	if o.MaxMemory > 0 {
+		limitHeap(o.MaxMemory)
 		p.tracker.Bound(o.MaxMemory / 4)
 		o.MaxMemory -= o.MaxMemory / 4
 	}
@@ -45,6 +47,19 @@ func newPipeline(stdout io.Writer, o report.Options) *pipeline {
 		p.report = report.New(p.json.Lines(), o)
 	}
 	return p
+}
+
+// heapHeadroom is what the process holds beyond the tables --max-memory
+// bounds: event and output buffers, garbage between collections.
+const heapHeadroom = 32 << 20
+
+// limitHeap holds the Go heap to the bound plus headroom (unless
+// GOMEMLIMIT says otherwise): without a limit, tables live at the bound
+// may let the heap grow to twice that before a collection.
+func limitHeap(maxMem int64) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(maxMem + heapHeadroom)
+	}
 }
 
 func (p *pipeline) HandleEvent(ev *event.Event) error {
