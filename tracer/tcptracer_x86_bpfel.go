@@ -75,6 +75,23 @@ type tcptracerSegmentEvent struct {
 	Point   uint8
 }
 
+type tcptracerSnapshotRec struct {
+	_      structs.HostLayout
+	Sk     uint64
+	Cookie uint64
+	Ino    uint64
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+	SndUna uint32
+	SndNxt uint32
+	RcvNxt uint32
+	Sport  uint16
+	Dport  uint16
+	Family uint8
+	State  uint8
+	Pad    [6]uint8
+}
+
 type tcptracerSockEvent struct {
 	_      structs.HostLayout
 	Hdr    tcptracerRecHdr
@@ -137,6 +154,7 @@ const (
 	tcptracerProgFexitAccept        = "fexit_accept"
 	tcptracerProgFexitV4Connect     = "fexit_v4_connect"
 	tcptracerProgFexitV6Connect     = "fexit_v6_connect"
+	tcptracerProgIterTcp            = "iter_tcp"
 	tcptracerProgKprobeRcvState     = "kprobe_rcv_state"
 	tcptracerProgKprobeV4Connect    = "kprobe_v4_connect"
 	tcptracerProgKprobeV6Connect    = "kprobe_v6_connect"
@@ -157,6 +175,7 @@ const (
 	tcptracerVarFilterPid           = "filter_pid"
 	tcptracerVarFilterPort          = "filter_port"
 	tcptracerVarUnusedRecord        = "unused_record"
+	tcptracerVarUnusedSnapshotRec   = "unused_snapshot_rec"
 )
 
 // loadTcptracer returns the embedded CollectionSpec for tcptracer.
@@ -207,6 +226,7 @@ type tcptracerProgramSpecs struct {
 	FexitAccept        *ebpf.ProgramSpec `ebpf:"fexit_accept"`
 	FexitV4Connect     *ebpf.ProgramSpec `ebpf:"fexit_v4_connect"`
 	FexitV6Connect     *ebpf.ProgramSpec `ebpf:"fexit_v6_connect"`
+	IterTcp            *ebpf.ProgramSpec `ebpf:"iter_tcp"`
 	KprobeRcvState     *ebpf.ProgramSpec `ebpf:"kprobe_rcv_state"`
 	KprobeV4Connect    *ebpf.ProgramSpec `ebpf:"kprobe_v4_connect"`
 	KprobeV6Connect    *ebpf.ProgramSpec `ebpf:"kprobe_v6_connect"`
@@ -241,11 +261,12 @@ type tcptracerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcptracerVariableSpecs struct {
-	ConnectViaTp *ebpf.VariableSpec `ebpf:"connect_via_tp"`
-	FilterFamily *ebpf.VariableSpec `ebpf:"filter_family"`
-	FilterPid    *ebpf.VariableSpec `ebpf:"filter_pid"`
-	FilterPort   *ebpf.VariableSpec `ebpf:"filter_port"`
-	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
+	ConnectViaTp      *ebpf.VariableSpec `ebpf:"connect_via_tp"`
+	FilterFamily      *ebpf.VariableSpec `ebpf:"filter_family"`
+	FilterPid         *ebpf.VariableSpec `ebpf:"filter_pid"`
+	FilterPort        *ebpf.VariableSpec `ebpf:"filter_port"`
+	UnusedRecord      *ebpf.VariableSpec `ebpf:"unused_record"`
+	UnusedSnapshotRec *ebpf.VariableSpec `ebpf:"unused_snapshot_rec"`
 }
 
 // tcptracerObjects contains all objects after they have been loaded into the kernel.
@@ -293,11 +314,12 @@ func (m *tcptracerMaps) Close() error {
 //
 // It can be passed to loadTcptracerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcptracerVariables struct {
-	ConnectViaTp *ebpf.Variable `ebpf:"connect_via_tp"`
-	FilterFamily *ebpf.Variable `ebpf:"filter_family"`
-	FilterPid    *ebpf.Variable `ebpf:"filter_pid"`
-	FilterPort   *ebpf.Variable `ebpf:"filter_port"`
-	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
+	ConnectViaTp      *ebpf.Variable `ebpf:"connect_via_tp"`
+	FilterFamily      *ebpf.Variable `ebpf:"filter_family"`
+	FilterPid         *ebpf.Variable `ebpf:"filter_pid"`
+	FilterPort        *ebpf.Variable `ebpf:"filter_port"`
+	UnusedRecord      *ebpf.Variable `ebpf:"unused_record"`
+	UnusedSnapshotRec *ebpf.Variable `ebpf:"unused_snapshot_rec"`
 }
 
 // tcptracerPrograms contains all programs after they have been loaded into the kernel.
@@ -310,6 +332,7 @@ type tcptracerPrograms struct {
 	FexitAccept        *ebpf.Program `ebpf:"fexit_accept"`
 	FexitV4Connect     *ebpf.Program `ebpf:"fexit_v4_connect"`
 	FexitV6Connect     *ebpf.Program `ebpf:"fexit_v6_connect"`
+	IterTcp            *ebpf.Program `ebpf:"iter_tcp"`
 	KprobeRcvState     *ebpf.Program `ebpf:"kprobe_rcv_state"`
 	KprobeV4Connect    *ebpf.Program `ebpf:"kprobe_v4_connect"`
 	KprobeV6Connect    *ebpf.Program `ebpf:"kprobe_v6_connect"`
@@ -335,6 +358,7 @@ func (p *tcptracerPrograms) Close() error {
 		p.FexitAccept,
 		p.FexitV4Connect,
 		p.FexitV6Connect,
+		p.IterTcp,
 		p.KprobeRcvState,
 		p.KprobeV4Connect,
 		p.KprobeV6Connect,

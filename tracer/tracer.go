@@ -34,6 +34,8 @@ type Tracer struct {
 	lost   uint64 // failed reservations reported so far
 	lostEv event.Event
 	closed bool
+	// sockets is the snapshot at start (snapshot.go), emitted by Run.
+	sockets []Socket
 }
 
 // New checks privileges and kernel support, loads the programs and attaches
@@ -52,7 +54,7 @@ func New(opts Options) (*Tracer, error) {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
 	t := &Tracer{opts: opts, ifname: map[uint32]string{}}
-	for _, step := range []func() error{t.loadSpec, t.loadMaps, t.attachSocketHooks, t.attachTC, t.attachXmit} {
+	for _, step := range []func() error{t.loadSpec, t.loadMaps, t.attachSocketHooks, t.attachTC, t.attachXmit, t.snapshot} {
 		if err := step(); err != nil {
 			t.Close()
 			return nil, err
