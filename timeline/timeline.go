@@ -79,6 +79,11 @@ type Result struct {
 	// Updated lists earlier segments whose kernel retransmit flag this
 	// event set (the kernel event came after the segment).
 	Updated []*Segment
+	// State is the state change this event recorded, nil for other events.
+	State *StateChange
+	// Conn is the connection the event went to, nil when none (it may
+	// also be in Ended).
+	Conn *Conn
 	// Ended lists the connections that ended with this event (closed,
 	// reset, idle, evicted), each with its Summary.
 	Ended []*Conn
@@ -143,6 +148,7 @@ func (t *Timeline) Feed(ev *event.Event) Result {
 	if c == nil {
 		return t.res
 	}
+	t.res.Conn = c
 	c.LastTS = max(c.LastTS, ev.TS)
 	c.endpoints(ev)
 	c.relDerived = c.relDerived || ev.RelDerived
@@ -187,6 +193,7 @@ func (t *Timeline) dispatch(c *Conn, ev *event.Event) {
 		c.connect(ev)
 	case event.TypeState:
 		c.state(ev)
+		t.res.State = &c.States[len(c.States)-1]
 	case event.TypeRcvState:
 		c.rcvState(ev)
 	case event.TypeRetransmit:

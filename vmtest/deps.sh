@@ -4,8 +4,9 @@
 # on every run.
 set -euo pipefail
 
-# tcpdump and iproute2 are copied into the guest (tcpdump is the tests' oracle)
-pkgs=(qemu-system-x86 busybox-static zstd xz-utils tcpdump iproute2)
+# tcpdump, iproute2 and ethtool are copied into the guest (tcpdump is the
+# tests' oracle; ethtool turns a veth pair's offloads off)
+pkgs=(qemu-system-x86 busybox-static zstd xz-utils tcpdump iproute2 ethtool)
 
 missing=()
 for pkg in "${pkgs[@]}"; do

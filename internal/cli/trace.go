@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"tcptracer/conn"
 	"tcptracer/event"
 	"tcptracer/output"
@@ -27,13 +29,18 @@ type pipeline struct {
 	report  *report.Reporter
 	watch   func(ev *event.Event)
 	open    atomic.Int64 // connections not yet ended, for other goroutines
+	count   *counters    // for the live view and the exit tally
+	// hold, if set, is called before output is written to a terminal that
+	// also shows the status line; it clears the line and returns the
+	// function that lets the status line be drawn again.
+	hold func() (release func())
 }
 
 // newPipeline splits o.MaxMemory (when set): a quarter bounds conn's
 // table (at 256M, its full 65536 connections), the rest the timeline's
 // connections and history.
 func newPipeline(stdout io.Writer, o report.Options) *pipeline {
-	p := &pipeline{tracker: conn.NewTracker(nil)}
+	p := &pipeline{tracker: conn.NewTracker(nil), count: newCounters()}
 	if o.MaxMemory > 0 {
 		limitHeap(o.MaxMemory)
 		p.tracker.Bound(o.MaxMemory / 4)
@@ -44,6 +51,7 @@ func newPipeline(stdout io.Writer, o report.Options) *pipeline {
 		p.report = report.New(p.text, o)
 	} else {
 		p.json = output.NewJSONWriter(stdout)
+		p.json.SetWallClock(wallClockOffset())
 		p.report = report.New(p.json.Lines(), o)
 	}
 	return p
@@ -76,14 +84,27 @@ func (p *pipeline) HandleEvent(ev *event.Event) error {
 		return err
 	}
 	p.open.Store(int64(p.report.Open()))
+	p.count.count(ev, p.report.Conns(), p.report.Open(), p.report.Findings())
 	return nil
 }
 
 func (p *pipeline) Flush() error {
+	if p.hold != nil && p.pending() {
+		defer p.hold()()
+	}
 	if p.json != nil {
 		return p.json.Flush()
 	}
 	return p.text.Flush()
+}
+
+// pending says whether output is buffered, waiting for Flush.
+func (p *pipeline) pending() bool {
+	if p.json != nil {
+		b, ok := p.json.Lines().(interface{ Buffered() int })
+		return !ok || b.Buffered() > 0
+	}
+	return p.text.Buffered() > 0
 }
 
 // finish reports the connections still open and flushes.
@@ -92,55 +113,69 @@ func (p *pipeline) finish() error {
 		return err
 	}
 	p.open.Store(0)
+	p.count.conns.Store(int64(p.report.Conns()))
+	p.count.open.Store(0)
 	return p.Flush()
 }
 
-func runTrace(ctx context.Context, args []string, env Env) error {
-	var f traceFlags
-	fs := newFlagSet("tcptracer")
-	f.register(fs)
-	format := fs.String("format", "json", "")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	if err := f.finish(); err != nil {
-		return err
-	}
-	ro, err := reportOptions(*format, env.Stdout)
+func runTrace(ctx context.Context, in *invocation, env Env) error {
+	o, err := traceOptions(in)
 	if err != nil {
 		return err
 	}
-	ro.MaxMemory = int64(f.maxMem)
-	if f.duration > 0 {
+	ro, err := reportOptions(in, env.Stdout)
+	if err != nil {
+		return err
+	}
+	ro.Stream = true // a live trace draws each ladder as it happens
+	if d := in.dur("duration"); d > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
 	ctx, stop := stopWhenReaderGone(ctx, env.Stdout)
 	defer stop()
-	return trace(ctx, f.opts, newPipeline(env.Stdout, ro), env.Stderr)
+	p := newPipeline(env.Stdout, ro)
+	l := startLive(p, env)
+	err = trace(ctx, o, p, env.Stderr)
+	l.finish()
+	return err
 }
 
-func reportOptions(format string, stdout io.Writer) (report.Options, error) {
-	switch format {
-	case "json":
-		return report.Options{Format: report.JSON}, nil
-	case "text":
-		return report.Options{Format: report.Text, Color: isTerminal(stdout)}, nil
+// reportOptions reads --format, --color and --max-memory (where the
+// command takes them).
+func reportOptions(in *invocation, stdout io.Writer) (report.Options, error) {
+	o := report.Options{Format: report.JSON}
+	if in.str("format") != "json" {
+		o = report.Options{Format: report.Text, Color: useColor(in.str("color"), stdout)}
 	}
-	return report.Options{}, usagef("--format %q: want json or text", format)
+	if in.takes("max-memory") {
+		o.MaxMemory = int64(in.uint("max-memory"))
+	}
+	return o, nil
 }
 
+// useColor: always, never, or auto: stdout is a terminal and NO_COLOR
+// (https://no-color.org) is unset or empty.
+func useColor(when string, stdout io.Writer) bool {
+	switch when {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
+}
+
+// isTerminal says whether w is a terminal: a file the tty ioctls answer
+// (a character device such as /dev/null is not one).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // trace attaches, streams until ctx ends, and always detaches.
@@ -207,6 +242,9 @@ func reportSwept(c *tracer.Cleanup, stderr io.Writer) {
 // finishTrace detaches, then reports what is still open. A closed stdout
 // (EPIPE) ends the run cleanly; there is nowhere left to report to.
 func finishTrace(t *tracer.Tracer, runErr error, p *pipeline) error {
+	if c, err := t.Counters(); err == nil { // for the tally; gone after Close
+		p.count.malformed.Store(c.Malformed)
+	}
 	closeErr := t.Close()
 	if closeErr != nil {
 		closeErr = fmt.Errorf("detach: %w", closeErr)
