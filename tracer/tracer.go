@@ -32,6 +32,7 @@ type Tracer struct {
 	hooks  []event.Hook
 	ifname map[uint32]string
 	lost   uint64 // failed reservations reported so far
+	missed uint64 // skipped tracing program runs reported so far
 	lostEv event.Event
 	closed bool
 	// sockets is the snapshot at start (snapshot.go), emitted by Run.
