@@ -189,6 +189,8 @@ guest_env() {
 		printf 'VMTEST_TC_ONLY=%q\n' "$TC_ONLY"
 		printf 'VMTEST_GUEST_SKIP=%q\n' "$GUEST_SKIP"
 		printf 'export TCPTRACER_BIN=/opt/tcptracer\n'
+		# The memory soak, smaller under emulation (test/e2e/soak_test.go).
+		printf 'export TCPTRACER_SOAK_CONNS=100 TCPTRACER_SOAK_DURATION=20s TCPTRACER_SOAK_MEMORY=16\n'
 		[ "$ORACLE" = off ] && printf 'export TCPTRACER_ORACLE=off\n'
 		true
 	} >"$1"
