@@ -176,8 +176,8 @@ guest_etc() {
 	local root=$1 tcpdump_pw
 	mkdir -p "$root/etc"
 	tcpdump_pw=$(getent passwd tcpdump || echo 'tcpdump:x:102:105::/nonexistent:/usr/sbin/nologin')
-	printf 'root:x:0:0:root:/tmp:/bin/sh\n%s\n' "$tcpdump_pw" >"$root/etc/passwd"
-	printf 'root:x:0:\ntcpdump:x:%s:\n' "$(echo "$tcpdump_pw" | cut -d: -f4)" >"$root/etc/group"
+	printf 'root:x:0:0:root:/tmp:/bin/sh\n%s\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' "$tcpdump_pw" >"$root/etc/passwd"
+	printf 'root:x:0:\ntcpdump:x:%s:\nnogroup:x:65534:\n' "$(echo "$tcpdump_pw" | cut -d: -f4)" >"$root/etc/group"
 	printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
 }
 
