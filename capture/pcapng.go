@@ -13,6 +13,7 @@ const (
 	blockIDB = 1           // interface description
 	blockOPB = 2           // packet (obsolete)
 	blockSPB = 3           // simple packet
+	blockISB = 5           // interface statistics
 	blockEPB = 6           // enhanced packet
 	blockSHB = magicPcapng // section header
 )

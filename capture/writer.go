@@ -101,6 +101,20 @@ func (w *Writer) WritePacket(iface uint32, ts int64, data []byte, origLen int, d
 	return w.block(blockEPB, b)
 }
 
+// WriteStatistics writes an interface statistics block for an interface:
+// its time and a comment (tcptracer says there how many records were lost).
+func (w *Writer) WriteStatistics(iface uint32, ts int64, comment string) error {
+	if iface >= w.nifs {
+		return fmt.Errorf("write statistics: interface %d was not added", iface)
+	}
+	b := le.AppendUint32(nil, iface)
+	b = le.AppendUint32(b, uint32(uint64(ts)>>32))
+	b = le.AppendUint32(b, uint32(ts))
+	b = appendOption(b, optComment, comment)
+	b = appendEnd(b)
+	return w.block(blockISB, b)
+}
+
 // Size is the number of bytes written so far (buffered ones included).
 func (w *Writer) Size() int64 { return w.n }
 

@@ -44,6 +44,7 @@ type Reporter struct {
 	conns    int
 	failures []expect.Failure
 	held     int
+	last     *timeline.Segment
 }
 
 // New writes the report to w.
@@ -54,6 +55,7 @@ func New(w io.Writer, o Options) *Reporter {
 // Feed takes one annotated event (not kept after Feed returns).
 func (r *Reporter) Feed(ev *event.Event) error {
 	res := r.tl.Feed(ev)
+	r.last = res.Segment
 	if s := res.Segment; s != nil && r.opts.Format == JSON {
 		if err := r.segmentLines(ev.Conn, s); err != nil {
 			return err
@@ -62,6 +64,11 @@ func (r *Reporter) Feed(ev *event.Event) error {
 	r.held = r.tl.Len()
 	return r.ended(res.Ended)
 }
+
+// LastSegment is the analysed segment of the last Feed (its findings and
+// violations), or nil when that event was not an analysed wire segment.
+// It is valid until the next Feed.
+func (r *Reporter) LastSegment() *timeline.Segment { return r.last }
 
 // Finish ends every connection still open (tracing stopped) and reports it.
 func (r *Reporter) Finish() error {

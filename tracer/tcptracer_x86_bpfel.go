@@ -27,6 +27,20 @@ type tcptracerCounterSet struct {
 	Malformed uint64
 }
 
+type tcptracerHeadersEvent struct {
+	_       structs.HostLayout
+	Hdr     tcptracerRecHdr
+	Ifindex uint32
+	Seq     uint32
+	Ack     uint32
+	OrigLen uint32
+	CapLen  uint16
+	Dir     uint8
+	Point   uint8
+	Data    [128]uint8
+	_       [4]byte
+}
+
 type tcptracerProcInfo struct {
 	_    structs.HostLayout
 	Pid  uint32
@@ -152,6 +166,7 @@ const (
 	tcptracerProgTpSendReset        = "tp_send_reset"
 	tcptracerProgTpState            = "tp_state"
 	tcptracerProgTpXmit             = "tp_xmit"
+	tcptracerVarCaptureHeaders      = "capture_headers"
 	tcptracerVarConnectViaTp        = "connect_via_tp"
 	tcptracerVarFilterFamily        = "filter_family"
 	tcptracerVarFilterPid           = "filter_pid"
@@ -241,11 +256,12 @@ type tcptracerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcptracerVariableSpecs struct {
-	ConnectViaTp *ebpf.VariableSpec `ebpf:"connect_via_tp"`
-	FilterFamily *ebpf.VariableSpec `ebpf:"filter_family"`
-	FilterPid    *ebpf.VariableSpec `ebpf:"filter_pid"`
-	FilterPort   *ebpf.VariableSpec `ebpf:"filter_port"`
-	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
+	CaptureHeaders *ebpf.VariableSpec `ebpf:"capture_headers"`
+	ConnectViaTp   *ebpf.VariableSpec `ebpf:"connect_via_tp"`
+	FilterFamily   *ebpf.VariableSpec `ebpf:"filter_family"`
+	FilterPid      *ebpf.VariableSpec `ebpf:"filter_pid"`
+	FilterPort     *ebpf.VariableSpec `ebpf:"filter_port"`
+	UnusedRecord   *ebpf.VariableSpec `ebpf:"unused_record"`
 }
 
 // tcptracerObjects contains all objects after they have been loaded into the kernel.
@@ -293,11 +309,12 @@ func (m *tcptracerMaps) Close() error {
 //
 // It can be passed to loadTcptracerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcptracerVariables struct {
-	ConnectViaTp *ebpf.Variable `ebpf:"connect_via_tp"`
-	FilterFamily *ebpf.Variable `ebpf:"filter_family"`
-	FilterPid    *ebpf.Variable `ebpf:"filter_pid"`
-	FilterPort   *ebpf.Variable `ebpf:"filter_port"`
-	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
+	CaptureHeaders *ebpf.Variable `ebpf:"capture_headers"`
+	ConnectViaTp   *ebpf.Variable `ebpf:"connect_via_tp"`
+	FilterFamily   *ebpf.Variable `ebpf:"filter_family"`
+	FilterPid      *ebpf.Variable `ebpf:"filter_pid"`
+	FilterPort     *ebpf.Variable `ebpf:"filter_port"`
+	UnusedRecord   *ebpf.Variable `ebpf:"unused_record"`
 }
 
 // tcptracerPrograms contains all programs after they have been loaded into the kernel.

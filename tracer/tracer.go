@@ -33,6 +33,7 @@ type Tracer struct {
 	ifname map[uint32]string
 	lost   uint64 // failed reservations reported so far
 	lostEv event.Event
+	hdrs   Headers // reused for every headers record
 	closed bool
 }
 
@@ -67,9 +68,10 @@ func (t *Tracer) loadSpec() error {
 		return fmt.Errorf("parse embedded eBPF object: %w", err)
 	}
 	set := map[string]any{
-		"filter_port":   t.opts.Port,
-		"filter_pid":    t.opts.PID,
-		"filter_family": t.opts.kernelFamily(),
+		"filter_port":     t.opts.Port,
+		"filter_pid":      t.opts.PID,
+		"filter_family":   t.opts.kernelFamily(),
+		"capture_headers": boolByte(t.opts.CaptureHeaders),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {

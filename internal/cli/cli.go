@@ -94,7 +94,8 @@ Usage:
                                       trace (while COMMAND runs); exit 0 only if every
                                       connection's verdict is ok and every E holds
   tcptracer analyze [--format F] [--expect E]... FILE|-
-                                      rebuild timelines, findings and verdicts offline
+                                      rebuild timelines, findings and verdicts offline from
+                                      a saved JSON stream or a pcap/pcapng capture
   tcptracer demo [flags]              trace the echo scenario on 127.0.0.1:20000 and exit
   tcptracer echo-server [--addr A]    echo server (default 127.0.0.1:20000)
   tcptracer echo-client [--addr A] [--payload P] [--timeout D]
@@ -117,6 +118,12 @@ Tracing flags:
   --format F        json (events and report lines) or text (ladder diagrams);
                     default json, text for verify
   --verbose         full verifier log on load errors
+  --write FILE      also write the wire segments to FILE as pcapng: the kernel's own IP and
+                    TCP header bytes (no payload), a comment per packet with the connection,
+                    owner, findings and violations; - for stdout (then no JSON is written)
+  --write-size SIZE start a new file when one holds SIZE bytes (tcpdump -C); FILE.N.pcapng
+  --write-every D   start a new file every D (tcpdump -G)
+  --write-files N   with rotation, reuse N file names in a ring (tcpdump -W)
 
 verify also takes --expect E (e.g. no-retransmissions, handshake-rtt<5ms) and
 --grace D (how long to wait after COMMAND for its connections to close, 2s).

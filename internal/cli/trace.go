@@ -26,6 +26,8 @@ type pipeline struct {
 	report  *report.Reporter
 	watch   func(ev *event.Event)
 	open    atomic.Int64 // connections not yet ended, for other goroutines
+	pcap    *pcapWriter  // nil without --write
+	lastTS  uint64
 }
 
 func newPipeline(stdout io.Writer, o report.Options) *pipeline {
@@ -54,10 +56,40 @@ func (p *pipeline) HandleEvent(ev *event.Event) error {
 		return err
 	}
 	p.open.Store(int64(p.report.Open()))
+	p.lastTS = max(p.lastTS, ev.TS)
+	if p.pcap != nil {
+		return p.toPCAP(ev)
+	}
 	return nil
 }
 
+// toPCAP gives the pcapng writer what it needs of an annotated event.
+func (p *pipeline) toPCAP(ev *event.Event) error {
+	switch {
+	case ev.Type == event.TypeStart:
+		return p.pcap.start(ev.Start)
+	case ev.Type == event.TypeLost:
+		p.pcap.lost += ev.Count
+	case ev.Type == event.TypeSegment && ev.Wire:
+		p.pcap.segment(ev, p.report.LastSegment())
+	}
+	return nil
+}
+
+// HandleHeaders writes a wire segment's header bytes to the pcapng file.
+func (p *pipeline) HandleHeaders(h *tracer.Headers) error {
+	if p.pcap == nil || p.pcap.w == nil {
+		return nil
+	}
+	return p.pcap.headers(h)
+}
+
 func (p *pipeline) Flush() error {
+	if p.pcap != nil && p.pcap.w != nil {
+		if err := p.pcap.w.Flush(); err != nil {
+			return err
+		}
+	}
 	if p.json != nil {
 		return p.json.Flush()
 	}
@@ -69,14 +101,21 @@ func (p *pipeline) finish() error {
 	if err := p.report.Finish(); err != nil {
 		return err
 	}
+	if p.pcap != nil {
+		if err := p.pcap.close(p.lastTS); err != nil {
+			return err
+		}
+	}
 	p.open.Store(0)
 	return p.Flush()
 }
 
 func runTrace(ctx context.Context, args []string, env Env) error {
 	var f traceFlags
+	var wf writeFlags
 	fs := newFlagSet("tcptracer")
 	f.register(fs)
+	wf.register(fs)
 	format := fs.String("format", "json", "")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -85,6 +124,9 @@ func runTrace(ctx context.Context, args []string, env Env) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	if err := f.finish(); err != nil {
+		return err
+	}
+	if err := wf.check(); err != nil {
 		return err
 	}
 	ro, err := reportOptions(*format, env.Stdout)
@@ -98,7 +140,31 @@ func runTrace(ctx context.Context, args []string, env Env) error {
 	}
 	ctx, stop := stopWhenReaderGone(ctx, env.Stdout)
 	defer stop()
-	return trace(ctx, f.opts, newPipeline(env.Stdout, ro), env.Stderr)
+	p, err := tracePipeline(wf, env.Stdout, ro)
+	if err != nil {
+		return err
+	}
+	f.opts.CaptureHeaders = p.pcap != nil
+	return trace(ctx, f.opts, p, env.Stderr)
+}
+
+// tracePipeline adds the pcapng writer for --write; with --write - the
+// file takes standard output and the JSON stream is not written.
+func tracePipeline(wf writeFlags, stdout io.Writer, ro report.Options) (*pipeline, error) {
+	if wf.path == "" {
+		return newPipeline(stdout, ro), nil
+	}
+	pw, err := newPCAPWriter(wf, stdout)
+	if err != nil {
+		return nil, err
+	}
+	out := stdout
+	if wf.path == "-" {
+		out = io.Discard
+	}
+	p := newPipeline(out, ro)
+	p.pcap = pw
+	return p, nil
 }
 
 func reportOptions(format string, stdout io.Writer) (report.Options, error) {

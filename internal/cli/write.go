@@ -1,0 +1,288 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"tcptracer/capture"
+	"tcptracer/event"
+	"tcptracer/timeline"
+	"tcptracer/tracer"
+)
+
+// writeFlags are --write and its rotation flags (tcpdump's -w, -C, -G, -W).
+type writeFlags struct {
+	path  string
+	size  sizeFlag
+	every time.Duration
+	files uint
+}
+
+func (w *writeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&w.path, "write", "", "write the wire segments to FILE (pcapng); - for stdout, which then carries no JSON")
+	fs.Var(&w.size, "write-size", "start a new file once the current one holds SIZE bytes (tcpdump -C)")
+	fs.DurationVar(&w.every, "write-every", 0, "start a new file every D (tcpdump -G)")
+	fs.UintVar(&w.files, "write-files", 0, "with --write-size or --write-every, reuse N file names in a ring (tcpdump -W)")
+}
+
+func (w *writeFlags) check() error {
+	rotate := w.size > 0 || w.every > 0
+	switch {
+	case w.path == "" && (rotate || w.files > 0):
+		return usagef("--write-size, --write-every and --write-files need --write FILE")
+	case w.path == "-" && rotate:
+		return usagef("--write -: standard output cannot rotate")
+	case w.files > 0 && !rotate:
+		return usagef("--write-files needs --write-size or --write-every")
+	case w.every < 0:
+		return usagef("--write-every %v: want a positive duration", w.every)
+	}
+	return nil
+}
+
+// Interfaces are described with LINKTYPE_RAW: the kernel records from the
+// network header on, whatever the interface's link layer.
+const headersSnaplen = 128
+
+// pcapWriter writes one enhanced packet block per wire segment, with the
+// header bytes the kernel recorded and a comment with what the tracer knows
+// of the segment. The kernel sends the header bytes in a record of their
+// own right after the segment's; segments wait in a small ring until their
+// bytes arrive.
+type pcapWriter struct {
+	flags   writeFlags
+	out     io.Writer // standard output for -
+	file    *os.File
+	w       *capture.Writer
+	section capture.Section
+	ifaces  map[uint32]uint32 // ifindex → interface id in the current file
+	offset  int64             // wall clock minus CLOCK_MONOTONIC, ns
+	opened  int64             // monotonic time the current file was opened (0: at its first packet)
+	num     uint              // current file number
+	lost    uint64
+	pending [64]pendingSegment
+	next    int
+}
+
+type pendingSegment struct {
+	key     segmentKey
+	ts      uint64 // the segment record's time (the headers record's is later)
+	iface   string
+	comment string
+}
+
+// segmentKey is what a headers record repeats of its segment.
+type segmentKey struct {
+	ifindex      uint32
+	dir          event.Dir
+	point        event.Point
+	saddr, daddr netip.Addr
+	sport, dport uint16
+	seq, ack     uint32
+}
+
+func keyOf(ev *event.Event) segmentKey {
+	return segmentKey{ifindex: ev.Ifindex, dir: ev.Dir, point: ev.Point, saddr: ev.Saddr, daddr: ev.Daddr,
+		sport: ev.Sport, dport: ev.Dport, seq: ev.Seq, ack: ev.Ack}
+}
+
+func newPCAPWriter(f writeFlags, stdout io.Writer) (*pcapWriter, error) {
+	off, err := wallOffset()
+	if err != nil {
+		return nil, err
+	}
+	p := &pcapWriter{flags: f, offset: off}
+	if f.path == "-" {
+		p.out = stdout
+	}
+	return p, nil
+}
+
+// wallOffset measures, once at start, what turns the kernel's
+// CLOCK_MONOTONIC timestamps into wall-clock time.
+func wallOffset() (int64, error) {
+	var ts unix.Timespec
+	wall := time.Now().UnixNano()
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, fmt.Errorf("read CLOCK_MONOTONIC: %w", err)
+	}
+	return wall - ts.Nano(), nil
+}
+
+// start takes the start event: the section header says what ran.
+func (p *pcapWriter) start(s *event.Start) error {
+	fam := map[uint8]string{0: "any", 4: "ipv4", 6: "ipv6"}[s.Family]
+	pid := "any"
+	if s.PID != 0 {
+		pid = fmt.Sprint(s.PID)
+	}
+	p.section = capture.Section{
+		Comment: fmt.Sprintf("tcptracer %s on Linux %s; filters: port %d (0 = any), pid %s, family %s; interfaces %s; "+
+			"header bytes as the kernel saw them (IP and TCP, no payload, at most %d bytes); "+
+			"lost records are counted in each interface's statistics block at the end",
+			s.Version, s.Kernel, s.Port, pid, fam, strings.Join(s.Ifaces, ","), headersSnaplen),
+		OS:          "Linux " + s.Kernel,
+		Application: "tcptracer " + s.Version,
+	}
+	return p.open()
+}
+
+func (p *pcapWriter) open() error {
+	var out io.Writer = p.out
+	if out == nil {
+		f, err := os.Create(p.fileName())
+		if err != nil {
+			return fmt.Errorf("--write: %w", err)
+		}
+		p.file, out = f, f
+	}
+	w, err := capture.NewWriter(out, p.section)
+	if err != nil {
+		return fmt.Errorf("--write: %w", err)
+	}
+	p.w, p.ifaces, p.opened = w, map[uint32]uint32{}, 0
+	return nil
+}
+
+// fileName is the path, with the file number before the extension when
+// files rotate (x.pcapng: x.0.pcapng, x.1.pcapng, …).
+func (p *pcapWriter) fileName() string {
+	if p.flags.size == 0 && p.flags.every == 0 {
+		return p.flags.path
+	}
+	ext := filepath.Ext(p.flags.path)
+	return fmt.Sprintf("%s.%d%s", strings.TrimSuffix(p.flags.path, ext), p.num, ext)
+}
+
+// segment remembers a wire segment's comment until its header bytes come.
+func (p *pcapWriter) segment(ev *event.Event, s *timeline.Segment) {
+	p.pending[p.next] = pendingSegment{key: keyOf(ev), ts: ev.TS, iface: ev.Iface, comment: segmentComment(ev, s)}
+	p.next = (p.next + 1) % len(p.pending)
+}
+
+func segmentComment(ev *event.Event, s *timeline.Segment) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "tcptracer id %d conn %d", ev.Index, ev.Conn)
+	if ev.PIDSrc == event.PIDOwner {
+		fmt.Fprintf(&b, "; owner pid %d comm %s", ev.PID, ev.Comm)
+	}
+	if s == nil {
+		return b.String()
+	}
+	for i, f := range s.Findings {
+		b.WriteString(map[bool]string{true: "; findings: ", false: ", "}[i == 0])
+		b.WriteString(f.Kind.String())
+		if f.Num > 0 {
+			fmt.Fprintf(&b, " %d", f.Num)
+		}
+		if f.Ref > 0 {
+			fmt.Fprintf(&b, " of id %d", f.Ref)
+		}
+	}
+	for i, v := range s.Violations {
+		b.WriteString(map[bool]string{true: "; violations: ", false: ", "}[i == 0])
+		fmt.Fprintf(&b, "%s (%s)", v.Rule, v.Detail)
+	}
+	return b.String()
+}
+
+// headers writes the packet whose header bytes arrived.
+func (p *pcapWriter) headers(h *tracer.Headers) error {
+	key := keyOf(&h.Seg)
+	seg := pendingSegment{ts: h.Seg.TS, comment: "tcptracer: the segment's own record was lost"}
+	for i := range p.pending {
+		j := (p.next - 1 - i + 2*len(p.pending)) % len(p.pending)
+		if p.pending[j].key == key {
+			seg, p.pending[j] = p.pending[j], pendingSegment{}
+			break
+		}
+	}
+	if err := p.rotate(seg.ts); err != nil {
+		return err
+	}
+	id, err := p.iface(h.Seg.Ifindex, seg.iface)
+	if err != nil {
+		return err
+	}
+	dir := capture.DirInbound
+	if h.Seg.Dir == event.Egress {
+		dir = capture.DirOutbound
+	}
+	return p.w.WritePacket(id, int64(seg.ts)+p.offset, h.Data, int(h.OrigLen), dir, seg.comment)
+}
+
+func (p *pcapWriter) iface(ifindex uint32, name string) (uint32, error) {
+	if id, ok := p.ifaces[ifindex]; ok {
+		return id, nil
+	}
+	if name == "" {
+		name = fmt.Sprintf("ifindex %d", ifindex)
+	}
+	id, err := p.w.AddInterface(capture.Interface{Link: capture.LinkRaw, Snaplen: headersSnaplen, Name: name,
+		Comment: fmt.Sprintf("ifindex %d; packets from the network header on (LINKTYPE_RAW)", ifindex)})
+	if err != nil {
+		return 0, err
+	}
+	p.ifaces[ifindex] = id
+	return id, nil
+}
+
+// rotate starts the next file when the current one is full or old enough.
+func (p *pcapWriter) rotate(ts uint64) error {
+	if p.opened == 0 {
+		p.opened = int64(ts)
+	}
+	full := p.flags.size > 0 && p.w.Size() >= int64(p.flags.size)
+	old := p.flags.every > 0 && int64(ts)-p.opened >= int64(p.flags.every)
+	if !full && !old {
+		return nil
+	}
+	if err := p.closeFile(ts); err != nil {
+		return err
+	}
+	p.num++
+	if p.flags.files > 0 {
+		p.num %= p.flags.files
+	}
+	if err := p.open(); err != nil {
+		return err
+	}
+	p.opened = int64(ts)
+	return nil
+}
+
+// closeFile ends the current file with the lost-record count.
+func (p *pcapWriter) closeFile(ts uint64) error {
+	for _, id := range p.ifaces {
+		c := fmt.Sprintf("tcptracer: %d records lost since the start (ring buffer full); their segments are missing here", p.lost)
+		if err := p.w.WriteStatistics(id, int64(ts)+p.offset, c); err != nil {
+			return err
+		}
+	}
+	err := p.w.Flush()
+	if p.file != nil {
+		if cerr := p.file.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("--write: %w", cerr)
+		}
+		p.file = nil
+	}
+	return err
+}
+
+// close ends the last file; ts is the time of the last event.
+func (p *pcapWriter) close(ts uint64) error {
+	if p.w == nil {
+		return nil
+	}
+	err := p.closeFile(ts)
+	p.w = nil
+	return err
+}
