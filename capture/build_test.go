@@ -119,7 +119,7 @@ func pcapngFile(t testing.TB, ifs []Interface, pkts ...pcapngPacket) []byte {
 		}
 	}
 	for _, p := range pkts {
-		if err := w.WritePacket(p.iface, p.ts, p.data, p.orig, p.dir, p.comment); err != nil {
+		if err := w.WritePacket(p.iface, p.ts, p.data, p.orig, p.dir, []byte(p.comment)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,6 +15,7 @@ type Writer struct {
 	w     *bufio.Writer
 	n     int64 // bytes written
 	buf   []byte
+	hdr   [8]byte
 	nifs  uint32
 	links []uint32
 }
@@ -76,7 +77,7 @@ func (w *Writer) AddInterface(i Interface) (uint32, error) {
 // WritePacket writes an enhanced packet block: data as captured, origLen
 // the packet's length on the wire, dir its direction (epb_flags) and an
 // opt_comment when comment is not empty.
-func (w *Writer) WritePacket(iface uint32, ts int64, data []byte, origLen int, dir Dir, comment string) error {
+func (w *Writer) WritePacket(iface uint32, ts int64, data []byte, origLen int, dir Dir, comment []byte) error {
 	if iface >= w.nifs {
 		return fmt.Errorf("write packet: interface %d was not added", iface)
 	}
@@ -89,9 +90,11 @@ func (w *Writer) WritePacket(iface uint32, ts int64, data []byte, origLen int, d
 	b = append(b, data...)
 	b = pad(b)
 	if dir != DirUnknown {
-		b = appendOptionBytes(b, optEPBFlags, le.AppendUint32(nil, uint32(dir)))
+		var flags [4]byte
+		le.PutUint32(flags[:], uint32(dir))
+		b = appendOptionBytes(b, optEPBFlags, flags[:])
 	}
-	if comment != "" {
+	if len(comment) > 0 {
 		b = appendOption(b, optComment, comment)
 		b = appendEnd(b)
 	} else if dir != DirUnknown {
@@ -128,10 +131,10 @@ func (w *Writer) Flush() error {
 
 func (w *Writer) block(typ uint32, body []byte) error {
 	total := uint32(len(body) + 12)
-	var h [8]byte
+	h := w.hdr[:] // a local array would escape through bufio to the heap
 	le.PutUint32(h[0:4], typ)
 	le.PutUint32(h[4:8], total)
-	w.w.Write(h[:])
+	w.w.Write(h)
 	w.w.Write(body)
 	if _, err := w.w.Write(h[4:8]); err != nil {
 		return fmt.Errorf("write pcapng block: %w", err)
@@ -140,8 +143,8 @@ func (w *Writer) block(typ uint32, body []byte) error {
 	return nil
 }
 
-func appendOption(b []byte, code uint16, v string) []byte {
-	if v == "" {
+func appendOption[T string | []byte](b []byte, code uint16, v T) []byte {
+	if len(v) == 0 {
 		return b
 	}
 	b = le.AppendUint16(b, code)

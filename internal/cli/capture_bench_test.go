@@ -38,7 +38,7 @@ func bulkCapture(b *testing.B, n int) []byte {
 		binary.BigEndian.PutUint16(p[34:], 512)
 		copy(p[40:], []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 1})
 		ts += 10000
-		if err := w.WritePacket(0, ts, p, 52+payload, capture.DirUnknown, ""); err != nil {
+		if err := w.WritePacket(0, ts, p, 52+payload, capture.DirUnknown, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

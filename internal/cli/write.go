@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,8 +77,10 @@ type pendingSegment struct {
 	key     segmentKey
 	ts      uint64 // the segment record's time (the headers record's is later)
 	iface   string
-	comment string
+	comment []byte
 }
+
+var lostComment = []byte("tcptracer: the segment's own record was lost")
 
 // segmentKey is what a headers record repeats of its segment.
 type segmentKey struct {
@@ -163,45 +166,65 @@ func (p *pcapWriter) fileName() string {
 }
 
 // segment remembers a wire segment's comment until its header bytes come.
+// The slot's buffer is reused: no allocation per record.
 func (p *pcapWriter) segment(ev *event.Event, s *timeline.Segment) {
-	p.pending[p.next] = pendingSegment{key: keyOf(ev), ts: ev.TS, iface: ev.Iface, comment: segmentComment(ev, s)}
+	slot := &p.pending[p.next]
+	slot.key, slot.ts, slot.iface = keyOf(ev), ev.TS, ev.Iface
+	slot.comment = appendComment(slot.comment[:0], ev, s)
 	p.next = (p.next + 1) % len(p.pending)
 }
 
-func segmentComment(ev *event.Event, s *timeline.Segment) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "tcptracer id %d conn %d", ev.Index, ev.Conn)
+// appendComment writes e.g. "tcptracer id 12 conn 1; owner pid 300 comm
+// curl; findings: duplicate_ack 2 of id 9; violations: ack-in-range (…)".
+func appendComment(b []byte, ev *event.Event, s *timeline.Segment) []byte {
+	b = append(b, "tcptracer id "...)
+	b = strconv.AppendUint(b, ev.Index, 10)
+	b = append(b, " conn "...)
+	b = strconv.AppendUint(b, ev.Conn, 10)
 	if ev.PIDSrc == event.PIDOwner {
-		fmt.Fprintf(&b, "; owner pid %d comm %s", ev.PID, ev.Comm)
+		b = append(b, "; owner pid "...)
+		b = strconv.AppendUint(b, uint64(ev.PID), 10)
+		b = append(b, " comm "...)
+		b = append(b, ev.Comm...)
 	}
 	if s == nil {
-		return b.String()
+		return b
 	}
 	for i, f := range s.Findings {
-		b.WriteString(map[bool]string{true: "; findings: ", false: ", "}[i == 0])
-		b.WriteString(f.Kind.String())
+		b = append(b, sep(i, "; findings: ")...)
+		b = append(b, f.Kind.String()...)
 		if f.Num > 0 {
-			fmt.Fprintf(&b, " %d", f.Num)
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, int64(f.Num), 10)
 		}
 		if f.Ref > 0 {
-			fmt.Fprintf(&b, " of id %d", f.Ref)
+			b = append(b, " of id "...)
+			b = strconv.AppendUint(b, f.Ref, 10)
 		}
 	}
 	for i, v := range s.Violations {
-		b.WriteString(map[bool]string{true: "; violations: ", false: ", "}[i == 0])
-		fmt.Fprintf(&b, "%s (%s)", v.Rule, v.Detail)
+		b = append(b, sep(i, "; violations: ")...)
+		b = fmt.Appendf(b, "%s (%s)", v.Rule, v.Detail)
 	}
-	return b.String()
+	return b
+}
+
+func sep(i int, first string) string {
+	if i == 0 {
+		return first
+	}
+	return ", "
 }
 
 // headers writes the packet whose header bytes arrived.
 func (p *pcapWriter) headers(h *tracer.Headers) error {
 	key := keyOf(&h.Seg)
-	seg := pendingSegment{ts: h.Seg.TS, comment: "tcptracer: the segment's own record was lost"}
+	seg := &pendingSegment{ts: h.Seg.TS, comment: lostComment}
 	for i := range p.pending {
 		j := (p.next - 1 - i + 2*len(p.pending)) % len(p.pending)
 		if p.pending[j].key == key {
-			seg, p.pending[j] = p.pending[j], pendingSegment{}
+			seg = &p.pending[j]
+			seg.key = segmentKey{} // taken: a second headers record for the same key is a new packet
 			break
 		}
 	}
