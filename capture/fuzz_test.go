@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"tcptracer/event"
@@ -33,9 +34,14 @@ func fuzzRead(t *testing.T, b []byte) {
 	}
 }
 
-func addSeeds(f *testing.F, files ...string) {
+// addSeeds adds every committed capture matching pattern.
+func addSeeds(f *testing.F, pattern string) {
+	files, _ := filepath.Glob(filepath.Join("testdata", pattern))
+	if len(files) == 0 {
+		f.Fatalf("no seed matches testdata/%s", pattern)
+	}
 	for _, name := range files {
-		b, err := os.ReadFile("testdata/" + name)
+		b, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -44,7 +50,7 @@ func addSeeds(f *testing.F, files ...string) {
 }
 
 func FuzzPcap(f *testing.F) {
-	addSeeds(f, "echo.pcap", "echo-nano.pcap", "echo-any.pcap")
+	addSeeds(f, "*.pcap")
 	v4 := tcpIPv4(4, synOpts, 1, 2, 3)
 	for _, link := range []uint32{LinkEthernet, LinkSLL, LinkSLL2, LinkRaw, LinkNull, LinkLoop} {
 		f.Add(pcapFile(binary.BigEndian, true, link, v4, tcpIPv6(1, 2)))
@@ -53,7 +59,7 @@ func FuzzPcap(f *testing.F) {
 }
 
 func FuzzPcapng(f *testing.F) {
-	addSeeds(f, "echo.pcapng")
+	addSeeds(f, "*.pcapng")
 	f.Add(pcapngFile(f, []Interface{{Link: LinkRaw, Name: "x"}, {Link: LinkSLL2}},
 		pcapngPacket{0, 1, tcpIPv6(1, 2), 99, DirOutbound, "c"}, pcapngPacket{1, 2, sll2(tcpIPv4(0, nil, 1, 2, 0), 3, 0), 0, DirInbound, ""}))
 	f.Fuzz(fuzzRead)
