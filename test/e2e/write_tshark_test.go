@@ -229,3 +229,35 @@ func mapsEqual(a, b map[string]int) bool {
 	}
 	return true
 }
+
+// The issue's done-when: `tcptracer --iface lo --write x.pcapng` during
+// the echo session gives a file tshark lists as its 10 segments, each with
+// its comment.
+func TestWriteEchoLoopbackTshark(t *testing.T) {
+	privtest.RequireRoot(t, "tshark")
+	addr := serveEcho(t)
+	file := filepath.Join(t.TempDir(), "x.pcapng")
+	p := startCLI(t, "cli", "--iface", "lo", "--write", file,
+		"--attach", envMode("TCPTRACER_ATTACH"), "--tc", envMode("TCPTRACER_TC"))
+	lines := collectLines(p)
+	runClientProcess(t, addr, "")
+	lines.waitSummary(t)
+	p.cmd.Process.Signal(os.Interrupt)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("tracer exit %d: %s", code, p.stderr.String())
+	}
+	checkTsharkReads(t, file)
+	out, err := exec.Command("tshark", "-r", file, "-T", "fields", "-e", "tcp.flags.str", "-e", "tcp.len", "-e", "frame.comment").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	rows := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(rows) != 10 {
+		t.Fatalf("tshark lists %d packets, want the session's 10:\n%s", len(rows), out)
+	}
+	for i, r := range rows {
+		if !strings.Contains(r, "tcptracer id ") || !strings.Contains(r, " conn 1") {
+			t.Errorf("packet %d: %q has no comment naming conn 1", i+1, r)
+		}
+	}
+}
