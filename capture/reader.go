@@ -72,7 +72,11 @@ type Reader struct {
 // NewReader reads the file header of a pcap or pcapng stream. It reuses r
 // when r is a *bufio.Reader of at least BufferSize.
 func NewReader(r io.Reader) (*Reader, error) {
-	rd := &Reader{br: bufio.NewReaderSize(r, BufferSize)}
+	size := BufferSize
+	if s, ok := r.(interface{ Size() int64 }); ok && s.Size() < int64(size) {
+		size = int(max(s.Size(), 16)) // an in-memory capture (a fuzz input): no record is larger
+	}
+	rd := &Reader{br: bufio.NewReaderSize(r, size)}
 	magic, err := rd.br.Peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("read capture header: %w", noEOF(err))
