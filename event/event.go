@@ -31,10 +31,14 @@ func (t Type) String() string {
 }
 
 // ParseType is the inverse of Type.String; it returns 0 for an unknown name.
-func ParseType(s string) Type {
-	for i, n := range typeNames {
-		if i > 0 && n == s {
-			return Type(i)
+func ParseType(s string) Type { return Type(lookup(typeNames[:], s)) }
+
+// lookup returns the position of name in a table whose entry 0 stands for
+// none, or 0 when it is not there.
+func lookup(table []string, name string) int {
+	for i, n := range table {
+		if i > 0 && n == name {
+			return i
 		}
 	}
 	return 0
@@ -81,22 +85,6 @@ func ParsePoint(s string) (Point, bool) {
 	return 0, false
 }
 
-// TCP header flag bits, as in the 9-bit flags field (NS is bit 8).
-const (
-	FIN uint16 = 1 << iota
-	SYN
-	RST
-	PSH
-	ACK
-	URG
-	ECE
-	CWR
-	NS
-)
-
-// FlagNames lists the flag names in bit order, FIN first.
-var FlagNames = [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS"}
-
 // PIDSource says where an event's pid came from.
 type PIDSource uint8
 
@@ -140,7 +128,7 @@ const (
 )
 
 // Event is one decoded record plus the annotations user space adds
-// (connection id, relative numbers, loopback duplicate marking).
+// (connection id, sides, relative numbers, wire and twin marking).
 type Event struct {
 	Type   Type
 	TS     uint64 // CLOCK_MONOTONIC nanoseconds
@@ -195,12 +183,25 @@ type Event struct {
 	// Lost: reservations that failed.
 	Count uint64
 
-	// Annotations filled in user space.
-	Conn      uint64 // stable connection id; 0 if none
-	SeqRel    uint32
-	AckRel    uint32
-	HasSeqRel bool
-	HasAckRel bool
+	// Annotations filled in user space by conn.Tracker, the one
+	// connection model; later stages read them and recompute none.
+	Conn uint64 // stable connection id; 0 if none
+	// Side is which end of connection Conn the event's source
+	// (Saddr:Sport) is: the sender of a segment, the local socket of a
+	// socket event. RolesGuessed says no SYN, SYN-ACK, connect or socket
+	// state told the roles (tracing started mid-connection), so Side is
+	// a guess. Both are meaningful only when Conn is not 0.
+	Side         Side
+	RolesGuessed bool
+	// SeqRel is Seq relative to the sender's base, AckRel is Ack relative
+	// to the receiver's (Wireshark's relative numbers). RelDerived says a
+	// base they use was derived (the kernel's snd_una/rcv_nxt, or the
+	// first numbers seen) because the SYN and connect were missed.
+	SeqRel     uint32
+	AckRel     uint32
+	HasSeqRel  bool
+	HasAckRel  bool
+	RelDerived bool
 	// Wire says this observation is the one that counts for a segment the
 	// interface carried (what packet capture on it shows); false for the
 	// stack's own view at TC egress, which the wire shows again later.
@@ -238,27 +239,4 @@ type Hook struct {
 type Refusal struct {
 	Mode   string
 	Reason string
-}
-
-var stateNames = [...]string{
-	"", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-	"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE",
-}
-
-// StateName returns the kernel's name for a TCP state number.
-func StateName(s uint8) string {
-	if int(s) < len(stateNames) && s > 0 {
-		return stateNames[s]
-	}
-	return "UNKNOWN"
-}
-
-// ParseState is the inverse of StateName; it returns 0 for an unknown name.
-func ParseState(s string) uint8 {
-	for i, n := range stateNames {
-		if i > 0 && n == s {
-			return uint8(i)
-		}
-	}
-	return 0
 }

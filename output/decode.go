@@ -33,10 +33,13 @@ type wireEvent struct {
 	Sport   uint16       `json:"sport"`
 	Daddr   *string      `json:"daddr"`
 	Dport   uint16       `json:"dport"`
+	Side    *string      `json:"side"`
+	Guessed bool         `json:"roles_guessed"`
 	Seq     uint32       `json:"seq"`
 	Ack     uint32       `json:"ack"`
 	SeqRel  *uint32      `json:"seq_rel"`
 	AckRel  *uint32      `json:"ack_rel"`
+	Derived bool         `json:"rel_derived"`
 	Flags   []string     `json:"flags"`
 	Len     uint32       `json:"len"`
 	Win     uint16       `json:"win"`
@@ -144,6 +147,11 @@ func (w *wireEvent) fill(ev *event.Event) error {
 	ev.Seq, ev.Ack, ev.Len, ev.Win, ev.HdrLen = w.Seq, w.Ack, w.Len, w.Win, w.HdrLen
 	ev.SeqRel, ev.HasSeqRel = deref(w.SeqRel), w.SeqRel != nil
 	ev.AckRel, ev.HasAckRel = deref(w.AckRel), w.AckRel != nil
+	ev.RelDerived = w.Derived
+	if ev.Side, err = parseSide(w.Side); err != nil {
+		return err
+	}
+	ev.RolesGuessed = w.Guessed
 	ev.Wire, ev.TwinOf = w.Wire, deref(w.TwinOf)
 	ev.GSOSegs, ev.GSOSize = w.GSOSegs, w.GSOSize
 	if w.Point != "" {
@@ -226,18 +234,26 @@ func parseAddr(s *string) (netip.Addr, error) {
 }
 
 func parseFlags(names []string) (uint16, error) {
-	var flags uint16
-next:
+	var flags event.Flags
 	for _, n := range names {
-		for i, fn := range event.FlagNames {
-			if n == fn {
-				flags |= 1 << i
-				continue next
-			}
+		f, ok := event.ParseFlag(n)
+		if !ok {
+			return 0, fmt.Errorf("parse flags: unknown flag %q", n)
 		}
-		return 0, fmt.Errorf("parse flags: unknown flag %q", n)
+		flags |= f
 	}
-	return flags, nil
+	return uint16(flags), nil
+}
+
+// parseSide reads the side conn.Tracker gave the event (null: no connection).
+func parseSide(s *string) (event.Side, error) {
+	switch deref(s) {
+	case "", event.Client.String():
+		return event.Client, nil
+	case event.Server.String():
+		return event.Server, nil
+	}
+	return 0, fmt.Errorf("parse side: unknown side %q", *s)
 }
 
 func parseFamily(s string) uint8 {

@@ -10,16 +10,27 @@ import (
 	"io"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"tcptracer/event"
 )
 
+// rfc3339Nano is RFC 3339 with all nine digits of the nanoseconds, so
+// every "ts" has the same width.
+const rfc3339Nano = "2006-01-02T15:04:05.000000000Z07:00"
+
 // JSONWriter writes events as JSON lines through a buffer. The caller
 // flushes it (on a timer and at exit); it is not safe for concurrent use.
 type JSONWriter struct {
-	w   *bufio.Writer
-	buf []byte
+	w    *bufio.Writer
+	buf  []byte
+	wall int64 // wall clock minus CLOCK_MONOTONIC in ns; 0: no "ts" field
 }
+
+// SetWallClock makes every line carry "ts" after "ts_ns": the wall-clock
+// time of ts_ns in RFC 3339 with nanoseconds (UTC), computed with offset,
+// the wall clock minus CLOCK_MONOTONIC measured once at start.
+func (j *JSONWriter) SetWallClock(offset int64) { j.wall = offset }
 
 // NewJSONWriter returns a JSONWriter writing to w.
 func NewJSONWriter(w io.Writer) *JSONWriter {
@@ -32,7 +43,7 @@ func (j *JSONWriter) Lines() io.Writer { return j.w }
 
 // Write appends ev as one line.
 func (j *JSONWriter) Write(ev *event.Event) error {
-	b, err := AppendJSON(j.buf[:0], ev)
+	b, err := appendJSON(j.buf[:0], ev, j.wall)
 	if err != nil {
 		return err
 	}
@@ -52,8 +63,10 @@ func (j *JSONWriter) Flush() error {
 }
 
 // AppendJSON appends ev as one JSON object (without a newline) to b.
-func AppendJSON(b []byte, ev *event.Event) ([]byte, error) {
-	b = appendHeader(b, ev)
+func AppendJSON(b []byte, ev *event.Event) ([]byte, error) { return appendJSON(b, ev, 0) }
+
+func appendJSON(b []byte, ev *event.Event, wall int64) ([]byte, error) {
+	b = appendHeader(b, ev, wall)
 	switch ev.Type {
 	case event.TypeStart:
 		b = appendStart(b, ev.Start)
@@ -77,11 +90,16 @@ func AppendJSON(b []byte, ev *event.Event) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendHeader(b []byte, ev *event.Event) []byte {
+func appendHeader(b []byte, ev *event.Event, wall int64) []byte {
 	b = append(b, `{"type":"`...)
 	b = append(b, ev.Type.String()...)
 	b = append(b, '"')
 	b = appendUint(b, "ts_ns", ev.TS)
+	if wall != 0 {
+		b = append(appendKey(b, "ts"), '"')
+		b = time.Unix(0, int64(ev.TS)+wall).UTC().AppendFormat(b, rfc3339Nano)
+		b = append(b, '"')
+	}
 	b = appendOptUint(b, "conn", ev.Conn, ev.Conn != 0)
 	return appendUint(b, "id", ev.Index)
 }
@@ -151,6 +169,7 @@ func appendSegment(b []byte, ev *event.Event) []byte {
 	b = appendOptUint(b, "twin_of", ev.TwinOf, ev.TwinOf != 0)
 	known := ev.PIDSrc != event.PIDNone
 	b = appendOptUint(b, "pid", uint64(ev.PID), known)
+	b = appendOptUint(b, "tgid", uint64(ev.TGID), known)
 	b = appendOptString(b, "comm", ev.Comm, known)
 	return appendString(b, "pid_src", ev.PIDSrc.String())
 }
@@ -200,6 +219,7 @@ func appendRetransmit(b []byte, ev *event.Event) []byte {
 	b = appendUint(b, "seq", uint64(ev.Seq))
 	b = appendUint(b, "len", uint64(ev.Len))
 	b = appendOptUint(b, "seq_rel", uint64(ev.SeqRel), ev.HasSeqRel)
+	b = appendBool(b, "rel_derived", ev.RelDerived)
 	return appendPID(b, ev)
 }
 
@@ -217,12 +237,21 @@ func appendTuple(b []byte, ev *event.Event) []byte {
 	b = appendAddr(b, "saddr", ev.Saddr)
 	b = appendUint(b, "sport", uint64(ev.Sport))
 	b = appendAddr(b, "daddr", ev.Daddr)
-	return appendUint(b, "dport", uint64(ev.Dport))
+	b = appendUint(b, "dport", uint64(ev.Dport))
+	return appendSide(b, ev)
+}
+
+// appendSide writes which end of the connection the source is, as
+// conn.Tracker decided: null when the event belongs to no connection.
+func appendSide(b []byte, ev *event.Event) []byte {
+	b = appendOptString(b, "side", ev.Side.String(), ev.Conn != 0)
+	return appendBool(b, "roles_guessed", ev.Conn != 0 && ev.RolesGuessed)
 }
 
 func appendRel(b []byte, ev *event.Event) []byte {
 	b = appendOptUint(b, "seq_rel", uint64(ev.SeqRel), ev.HasSeqRel)
-	return appendOptUint(b, "ack_rel", uint64(ev.AckRel), ev.HasAckRel)
+	b = appendOptUint(b, "ack_rel", uint64(ev.AckRel), ev.HasAckRel)
+	return appendBool(b, "rel_derived", ev.RelDerived)
 }
 
 func appendSeqSpace(b []byte, ev *event.Event) []byte {

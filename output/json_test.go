@@ -49,13 +49,29 @@ var goldenCases = []struct {
 	events: []event.Event{{
 		Type: event.TypeStart, TS: 1000, Index: 1,
 		Start: &event.Start{
-			Kernel: "6.18.0-test", Version: "v0.1.0", Port: 20000, Ifaces: []string{"lo", "veth0"},
+			Kernel: "6.18.0-test", Version: "v0.1.0", Port: 20000, Ifaces: []string{"lo"},
 			Hooks: []event.Hook{
-				{Name: "tcp_v4_connect", Mode: "tracepoint", Target: "tp_btf/inet_sock_set_state", Refused: []event.Refusal{
-					{Mode: "fentry", Reason: "attach fentry/tcp_v4_connect: permission denied"},
-					{Mode: "kprobe", Reason: "kprobes are not built into this kernel"},
+				{Name: "tcp_v4_connect", Mode: "tracepoint", Target: "tp_btf inet_sock_set_state: the record for tcp_v4_connect is written when the socket leaves SYN_SENT", Refused: []event.Refusal{
+					{Mode: "fentry", Reason: "load programs: program fentry_v6_connect: load program: operation not permitted (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"},
+					{Mode: "kprobe", Reason: "attach kprobe tcp_v4_connect: creating tracefs event (arch-specific fallback for \"tcp_v4_connect\"): creating probe entry on tracefs: checking trace event ebpf_e4fdd7328bf62999/tcp_v4_connect: neither debugfs nor tracefs are mounted"},
 				}},
-				{Name: "tc", Mode: "tcx", Target: "lo"},
+				{Name: "tcp_v6_connect", Mode: "tracepoint", Target: "tp_btf inet_sock_set_state: the record for tcp_v6_connect is written when the socket leaves SYN_SENT", Refused: []event.Refusal{
+					{Mode: "fentry", Reason: "load programs: program fentry_v6_connect: load program: operation not permitted (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"},
+					{Mode: "kprobe", Reason: "attach kprobe tcp_v4_connect: creating tracefs event (arch-specific fallback for \"tcp_v4_connect\"): creating probe entry on tracefs: checking trace event ebpf_e4fdd7328bf62999/tcp_v4_connect: neither debugfs nor tracefs are mounted"},
+				}},
+				{Name: "tcp_rcv_state_process", Mode: "tracepoint", Target: "tp_btf inet_sock_set_state (kernel view on each state change; no per-segment record)", Refused: []event.Refusal{
+					{Mode: "fentry", Reason: "load programs: program fentry_v6_connect: load program: operation not permitted (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"},
+					{Mode: "kprobe", Reason: "attach kprobe tcp_v4_connect: creating tracefs event (arch-specific fallback for \"tcp_v4_connect\"): creating probe entry on tracefs: checking trace event ebpf_e4fdd7328bf62999/tcp_v4_connect: neither debugfs nor tracefs are mounted"},
+				}},
+				{Name: "accept_owner", Mode: "tracepoint", Target: "tp_btf sock_recv_length + sock_send_length", Refused: []event.Refusal{
+					{Mode: "fentry", Reason: "load programs: program fentry_v6_connect: load program: operation not permitted (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"},
+					{Mode: "kprobe", Reason: "attach kprobe tcp_v4_connect: creating tracefs event (arch-specific fallback for \"tcp_v4_connect\"): creating probe entry on tracefs: checking trace event ebpf_e4fdd7328bf62999/tcp_v4_connect: neither debugfs nor tracefs are mounted"},
+				}},
+				{Name: "inet_sock_set_state", Mode: "tracepoint", Target: "tp_btf inet_sock_set_state"},
+				{Name: "tcp_retransmit_skb", Mode: "tracepoint", Target: "tp_btf tcp_retransmit_skb"},
+				{Name: "tcp_send_reset", Mode: "tracepoint", Target: "tp_btf tcp_send_reset"},
+				{Name: "tcp_receive_reset", Mode: "tracepoint", Target: "tp_btf tcp_receive_reset"},
+				{Name: "tc", Mode: "tcx", Target: "ingress+egress on [lo]"},
 			},
 		},
 	}, {
@@ -67,16 +83,18 @@ var goldenCases = []struct {
 	events: []event.Event{
 		withTuple(event.Event{Type: event.TypeSegment, TS: 1000100, Conn: 1, Index: 2, Ifindex: 1, Iface: "lo", Dir: event.Egress,
 			Seq: 1000, Flags: event.SYN, Win: 65495, HdrLen: 40, Opts: synOptions(), HasSeqRel: true,
-			PID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+			PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
 		withTuple(event.Event{Type: event.TypeSegment, TS: 1000200, Conn: 1, Index: 3, Ifindex: 1, Iface: "lo", Dir: event.Ingress,
 			Seq: 1000, Flags: event.SYN, Win: 65495, HdrLen: 40, Opts: synOptions(), HasSeqRel: true, Wire: true, TwinOf: 2,
-			PID: 200, Comm: "server", PIDSrc: event.PIDOwner}, cli, srv),
+			PID: 200, TGID: 200, Comm: "server", PIDSrc: event.PIDOwner}, cli, srv),
 		withTuple(event.Event{Type: event.TypeSegment, TS: 1000300, Conn: 1, Index: 8, Ifindex: 1, Iface: "lo", Dir: event.Egress,
 			Seq: 1001, Ack: 5001, Flags: event.PSH | event.ACK, Len: 2, Win: 512, HdrLen: 32,
 			Opts:   event.Options{HasTS: true, TSval: 3000000002, TSecr: 3000000001},
-			SeqRel: 1, AckRel: 1, HasSeqRel: true, HasAckRel: true, PID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+			SeqRel: 1, AckRel: 1, HasSeqRel: true, HasAckRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+		// Traced from the middle: the roles are guessed, the bases derived.
 		withTuple(event.Event{Type: event.TypeSegment, TS: 1000400, Conn: 7, Index: 40, Ifindex: 3, Dir: event.Ingress, Wire: true, GSOSegs: 3, GSOSize: 1448,
 			Seq: 4000000000, Ack: 12345, Flags: event.ACK | event.ECE | event.CWR, Win: 1024, HdrLen: 44,
+			Side: event.Server, RolesGuessed: true, SeqRel: 1, AckRel: 1, HasSeqRel: true, HasAckRel: true, RelDerived: true,
 			Opts: event.Options{NSACK: 2, SACK: [4]event.SACKBlock{{Left: 12000, Right: 13000}, {Left: 14000, Right: 15000}}}}, srv6, cli6),
 	},
 }, {
@@ -101,8 +119,10 @@ var goldenCases = []struct {
 		withTuple(event.Event{Type: event.TypeRcvState, TS: 1000900, Conn: 1, Index: 10, Cookie: 4097, OldState: 2,
 			SndUna: 1000, SndNxt: 1001, RcvNxt: 0, Seq: 5000, Ack: 1001, Flags: event.SYN | event.ACK,
 			AckRel: 1, HasSeqRel: true, HasAckRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+		// Traced from the middle: the bases come from the kernel's snd_una and rcv_nxt.
 		withTuple(event.Event{Type: event.TypeRcvState, TS: 1001000, Conn: 3, Index: 11, Cookie: 4100, OldState: 4,
 			SndUna: 77, SndNxt: 78, RcvNxt: 900, Seq: 900, Ack: 78, Flags: event.FIN | event.ACK,
+			Side: event.Server, RolesGuessed: true, SeqRel: 1, AckRel: 2, HasSeqRel: true, HasAckRel: true, RelDerived: true,
 			PID: 0, Comm: "swapper/1", PIDSrc: event.PIDCurrent}, srv6, cli6),
 	},
 }, {
@@ -116,7 +136,7 @@ var goldenCases = []struct {
 }, {
 	name: "reset",
 	events: []event.Event{
-		withTuple(event.Event{Type: event.TypeReset, TS: 1001300, Conn: 5, Index: 14, Reason: event.ResetSent, OldState: 7,
+		withTuple(event.Event{Type: event.TypeReset, TS: 1001300, Conn: 5, Index: 14, Reason: event.ResetSent, OldState: 7, Side: event.Server,
 			PID: 9, TGID: 9, Comm: "ksoftirqd/1", PIDSrc: event.PIDCurrent}, srv, cli),
 		withTuple(event.Event{Type: event.TypeReset, TS: 1001400, Conn: 5, Index: 15, Cookie: 4097, Reason: event.ResetReceived,
 			OldState: 2, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),

@@ -11,7 +11,7 @@ type summaryLine struct {
 	TS              uint64           `json:"ts_ns"`
 	Conn            uint64           `json:"conn"`
 	Verdict         string           `json:"verdict"`
-	OK              bool             `json:"ok"`
+	OK              bool             `json:"ok"` // verdict ok and every expectation held: what the exit code of verify and analyze says
 	Client          string           `json:"client"`
 	Server          string           `json:"server"`
 	RolesGuessed    bool             `json:"roles_guessed"`
@@ -75,7 +75,7 @@ type failureLine struct {
 
 func newSummaryLine(s *timeline.Summary, ts uint64, fails []expect.Failure) summaryLine {
 	l := summaryLine{
-		Type: "summary", TS: ts, Conn: s.Conn, Verdict: s.Verdict, OK: s.OK(),
+		Type: "summary", TS: ts, Conn: s.Conn, Verdict: s.Verdict, OK: len(fails) == 0,
 		Client: s.Client.String(), Server: s.Server.String(), RolesGuessed: s.RolesGuessed,
 		Opened: s.Opened, ActiveCloser: s.ActiveCloser, End: s.End,
 		HandshakeNs: int64(s.HandshakeTime), DurationNs: int64(s.Duration),

@@ -12,10 +12,7 @@ import (
 // that pairs with it, and another interface's view of the same bytes is
 // not a retransmission.
 func (t *Timeline) segment(c *Conn, ev *event.Event) {
-	from, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return
-	}
+	from := ev.Side
 	if !ev.Wire {
 		c.sighted(ev, from)
 		return
@@ -31,7 +28,6 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 		c.opened = true
 	}
 	s := c.record(ev, from)
-	c.relative(s, ev)
 	c.wireContext(s, from)
 	res := c.an.Segment(analysis.Seg{Index: s.Index, TS: s.TS, From: int(from), Seq: s.Seq, Ack: s.Ack,
 		Flags: s.Flags, Len: s.Len, Win: ev.Win, Opts: ev.Opts})
@@ -49,7 +45,8 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 // record stores the segment (or reuses the overflow slot past the cap).
 func (c *Conn) record(ev *event.Event, from Side) *Segment {
 	seg := Segment{Index: ev.Index, TS: ev.TS, From: from, Dir: ev.Dir, Iface: ev.Iface,
-		Seq: ev.Seq, Ack: ev.Ack, Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts}
+		Seq: event.Seq(ev.Seq), Ack: event.Seq(ev.Ack), Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts,
+		SeqRel: ev.SeqRel, AckRel: ev.AckRel, HasAck: ev.HasAckRel, Derived: ev.RelDerived}
 	seg.observed(ev)
 	if ts := c.sightedAt(ev.TwinOf); ts != 0 {
 		seg.EgressTS = ts
@@ -82,7 +79,7 @@ func (c *Conn) position(s *Segment) int {
 // sighted remembers when the stack sent a segment (TC egress), for the wire
 // record that pairs with it.
 func (c *Conn) sighted(ev *event.Event, from Side) {
-	c.sightings[c.nsight%len(c.sightings)] = sighting{index: ev.Index, ts: ev.TS, seq: ev.Seq, len: ev.Len, side: from}
+	c.sightings[c.nsight%len(c.sightings)] = sighting{index: ev.Index, ts: ev.TS, seq: event.Seq(ev.Seq), len: ev.Len, side: from}
 	c.nsight++
 }
 
@@ -109,39 +106,13 @@ func (c *Conn) byIndex(idx uint64) *Segment {
 	return nil
 }
 
-// relative sets the segment's relative numbers, choosing each direction's
-// base on first sight: the SYN's seq, else one before the first seq (or
-// the peer's first ack), marked derived.
-func (c *Conn) relative(s *Segment, ev *event.Event) {
-	f, p := &c.Flows[s.From], &c.Flows[s.From.peer()]
-	if s.Flags&event.SYN != 0 && (!f.ISNKnown || f.ISNDerived) {
-		f.setBase(s.Seq, "syn", false)
-	}
-	if !f.ISNKnown {
-		f.setBase(s.Seq-1, "segment", true)
-	}
-	if s.Flags&event.ACK != 0 && !p.ISNKnown {
-		p.setBase(s.Ack-1, "segment", true)
-	}
-	s.SeqRel = s.Seq - f.ISN
-	s.Derived = f.ISNDerived
-	if s.Flags&event.ACK != 0 {
-		s.AckRel, s.HasAck = s.Ack-p.ISN, true
-		s.Derived = s.Derived || p.ISNDerived
-	}
-}
-
-func (f *Flow) setBase(isn uint32, from string, derived bool) {
-	f.ISN, f.ISNKnown, f.ISNDerived, f.ISNFrom = isn, true, derived, from
-}
-
 // wireContext notes what the wire had carried from the sender when s came,
 // before s is counted, and whether records were being lost.
 func (c *Conn) wireContext(s *Segment, from Side) {
 	f := &c.Flows[from]
 	data := s.Len > 0 || s.Flags&(event.SYN|event.FIN) != 0
-	s.Advanced = data && (!f.seqSet || seqGT(s.End(), f.NextSeq))
-	s.Tail = s.Len > 0 && f.seqSet && s.End() == f.NextSeq && seqLT(s.Seq, f.NextSeq)
+	s.Advanced = data && (!f.seqSet || s.End().GT(f.NextSeq))
+	s.Tail = s.Len > 0 && f.seqSet && s.End() == f.NextSeq && s.Seq.LT(f.NextSeq)
 	s.Lossy = c.an.Lossy()
 }
 
@@ -150,11 +121,11 @@ func (c *Conn) track(s *Segment, from Side) {
 	f := &c.Flows[from]
 	f.Segments++
 	end := s.End()
-	if !f.seqSet || seqGT(end, f.NextSeq) {
+	if !f.seqSet || end.GT(f.NextSeq) {
 		f.NextSeq = end
 	}
 	f.countBytes(s)
-	if !f.seqSet || seqGT(s.Seq, f.HighSeq) {
+	if !f.seqSet || s.Seq.GT(f.HighSeq) {
 		f.HighSeq = s.Seq
 	}
 	f.seqSet = true
@@ -173,14 +144,14 @@ func (f *Flow) countBytes(s *Segment) {
 	if s.Len == 0 {
 		return
 	}
-	from, to := s.Seq, s.Seq+s.Len
+	from, to := s.Seq, s.Seq.Add(s.Len)
 	if !f.dataSet {
 		f.dataFrom, f.dataTo, f.dataSet = from, to, true
 	}
-	if seqLT(from, f.dataFrom) {
+	if from.LT(f.dataFrom) {
 		f.dataFrom = from
 	}
-	if seqGT(to, f.dataTo) {
+	if to.GT(f.dataTo) {
 		f.dataTo = to
 	}
 	f.Bytes = uint64(f.dataTo - f.dataFrom)
@@ -204,7 +175,7 @@ func (c *Conn) handshakeMarks(s *Segment) {
 
 // closing tracks FINs, their ACKs and RSTs, and who closed first.
 func (c *Conn) closing(s *Segment, from Side) {
-	peer := from.peer()
+	peer := from.Peer()
 	if s.Flags&event.FIN != 0 && !c.fin[from] {
 		c.fin[from], c.finEnd[from] = true, s.End()
 		c.closedBy(from)
@@ -213,7 +184,7 @@ func (c *Conn) closing(s *Segment, from Side) {
 		c.rst = true
 		c.closedBy(from)
 	}
-	if s.Flags&event.ACK != 0 && c.fin[peer] && !seqLT(s.Ack, c.finEnd[peer]) {
+	if s.Flags&event.ACK != 0 && c.fin[peer] && s.Ack.GE(c.finEnd[peer]) {
 		c.finAcked[peer] = true
 	}
 }
@@ -223,6 +194,3 @@ func (c *Conn) closedBy(s Side) {
 		c.closer, c.closerSet = s, true
 	}
 }
-
-func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
-func seqGT(a, b uint32) bool { return int32(a-b) > 0 }

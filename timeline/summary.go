@@ -92,7 +92,7 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 	s := &Summary{Conn: c.ID, Client: c.Client, Server: c.Server, RolesGuessed: c.RolesGuessed,
 		Opened: c.opened, End: c.end, Duration: time.Duration(c.LastTS - c.FirstTS),
 		KernelKnown: kernelKnown, Findings: map[string]int{}, Owners: c.Owners,
-		KernelResetsReceived: c.rstRecv, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
+		KernelResetsReceived: c.rstRecv, RelativeDerived: c.relDerived, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
 	s.RulesUnknown, s.RulesUnknownCut = c.an.Spans()
 	s.Lossy = len(s.RulesUnknown) > 0 || s.RulesUnknownCut > 0
 	if c.closerSet {
@@ -102,7 +102,6 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 		s.FinalState[side] = event.StateName(c.sock[side])
 		s.Sent[side].Bytes = c.Flows[side].Bytes
 		s.Sent[side].Segments = c.Flows[side].Segments
-		s.RelativeDerived = s.RelativeDerived || c.Flows[side].ISNDerived
 	}
 	s.WindowScaleKnown = c.synIdx >= 0
 	c.handshakeTimes(s)

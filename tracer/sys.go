@@ -1,9 +1,9 @@
 package tracer
 
 import (
-	"runtime/debug"
-
 	"golang.org/x/sys/unix"
+
+	"tcptracer/internal/version"
 )
 
 func kernelRelease() string {
@@ -21,32 +21,6 @@ func monotonicNow() uint64 {
 	return uint64(ts.Nano())
 }
 
-// buildVersion names the build: module version, else the VCS revision.
-func buildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	rev, dirty := "", false
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev == "" {
-		return "devel"
-	}
-	if dirty {
-		rev += "-dirty"
-	}
-	return rev
-}
+// buildVersion names the build: the stamped version, else the VCS revision
+// (package version).
+func buildVersion() string { return version.String() }

@@ -84,3 +84,45 @@ func TestVerifyIncludesVerdict(t *testing.T) {
 		t.Errorf("String = %q", got)
 	}
 }
+
+// The JSON spellings (underscores) are accepted beside the grammar's.
+func TestParseJSONSpellings(t *testing.T) {
+	s := summary()
+	for _, text := range []string{"handshake_rtt<5ms", "no_retransmissions", "no-duplicate-ack", "no_duplicate_ack", "kernel_retransmissions==0", "bytes_c2s>=2"} {
+		exps, err := Parse(text)
+		if err != nil || len(exps) != 1 {
+			t.Errorf("Parse(%q): %v", text, err)
+			continue
+		}
+		if exps[0].Text != text {
+			t.Errorf("Parse(%q).Text = %q, want it as written", text, exps[0].Text)
+		}
+	}
+	if f := Check(s, mustParse(t, "no-duplicate-ack")); len(f) != 1 {
+		t.Errorf("no-duplicate-ack on a summary with two: failures %v, want one", f)
+	}
+}
+
+// An unknown name is answered with the valid ones.
+func TestParseErrorListsValid(t *testing.T) {
+	for _, c := range []struct{ text, says string }{
+		{"bogus", "no-retransmissions"},
+		{"no-bogus", `unknown finding "bogus"`},
+		{"latency<5ms", `unknown metric "latency"`},
+		{"bytes=5", `unknown operator "="`},
+	} {
+		_, err := Parse(c.text)
+		if err == nil || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "handshake-rtt") || !strings.Contains(err.Error(), "zero_window") {
+			t.Errorf("Parse(%q) = %v; want it to say %q and list the valid names", c.text, err, c.says)
+		}
+	}
+}
+
+func mustParse(t *testing.T, text string) []Expectation {
+	t.Helper()
+	e, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}

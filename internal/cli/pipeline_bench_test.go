@@ -62,7 +62,7 @@ func benchWrite(b *testing.B, evs []event.Event, write bool) {
 		if !write {
 			return p
 		}
-		pw, err := newPCAPWriter(writeFlags{path: "-"}, io.Discard)
+		pw, err := newPCAPWriter(pcapFlags{path: "-"}, io.Discard)
 		if err != nil {
 			b.Fatal(err)
 		}

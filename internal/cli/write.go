@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -11,30 +11,50 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"tcptracer/capture"
 	"tcptracer/event"
 	"tcptracer/timeline"
 	"tcptracer/tracer"
 )
 
-// writeFlags are --write and its rotation flags (tcpdump's -w, -C, -G, -W).
-type writeFlags struct {
+// pcapFlags are --write and its rotation flags (tcpdump's -w, -C, -G, -W).
+type pcapFlags struct {
 	path  string
-	size  sizeFlag
+	size  uint64
 	every time.Duration
-	files uint
+	files uint64
 }
 
-func (w *writeFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&w.path, "write", "", "write the wire segments to FILE (pcapng); - for stdout, which then carries no JSON")
-	fs.Var(&w.size, "write-size", "start a new file once the current one holds SIZE bytes (tcpdump -C)")
-	fs.DurationVar(&w.every, "write-every", 0, "start a new file every D (tcpdump -G)")
-	fs.UintVar(&w.files, "write-files", 0, "with --write-size or --write-every, reuse N file names in a ring (tcpdump -W)")
+// writeOptions reads them from the command line and checks they fit.
+func writeOptions(in *invocation) (pcapFlags, error) {
+	w := pcapFlags{path: in.str("write"), every: in.dur("write-every"), files: in.uint("write-files")}
+	if v := in.str("write-size"); v != "" {
+		n, err := parseBytes(v)
+		if err != nil {
+			return w, usagef("--write-size %q: %v", v, err)
+		}
+		w.size = n
+	}
+	return w, w.check()
 }
 
-func (w *writeFlags) check() error {
+// parseBytes reads a positive byte count with an optional K, M or G
+// (binary) suffix; unlike --ring-size, any size will do.
+func parseBytes(v string) (uint64, error) {
+	num, mult := strings.ToUpper(v), uint64(1)
+	for i, suffix := range []string{"K", "M", "G"} {
+		if s, ok := strings.CutSuffix(num, suffix); ok {
+			num, mult = s, 1<<(10*(i+1))
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 40)
+	if err != nil || n == 0 {
+		return 0, errors.New("want a positive number of bytes, optionally with a K, M or G suffix (e.g. 100M)")
+	}
+	return n * mult, nil
+}
+
+func (w *pcapFlags) check() error {
 	rotate := w.size > 0 || w.every > 0
 	switch {
 	case w.path == "" && (rotate || w.files > 0):
@@ -43,8 +63,6 @@ func (w *writeFlags) check() error {
 		return usagef("--write -: standard output cannot rotate")
 	case w.files > 0 && !rotate:
 		return usagef("--write-files needs --write-size or --write-every")
-	case w.every < 0:
-		return usagef("--write-every %v: want a positive duration", w.every)
 	}
 	return nil
 }
@@ -59,7 +77,7 @@ const headersSnaplen = 128
 // own right after the segment's; segments wait in a small ring until their
 // bytes arrive.
 type pcapWriter struct {
-	flags   writeFlags
+	flags   pcapFlags
 	out     io.Writer // standard output for -
 	file    *os.File
 	w       *capture.Writer
@@ -67,7 +85,7 @@ type pcapWriter struct {
 	ifaces  map[uint32]uint32 // ifindex → interface id in the current file
 	offset  int64             // wall clock minus CLOCK_MONOTONIC, ns
 	opened  int64             // monotonic time the current file was opened (0: at its first packet)
-	num     uint              // current file number
+	num     uint64            // current file number
 	lost    uint64
 	pending [64]pendingSegment
 	next    int
@@ -97,27 +115,12 @@ func keyOf(ev *event.Event) segmentKey {
 		sport: ev.Sport, dport: ev.Dport, seq: ev.Seq, ack: ev.Ack}
 }
 
-func newPCAPWriter(f writeFlags, stdout io.Writer) (*pcapWriter, error) {
-	off, err := wallOffset()
-	if err != nil {
-		return nil, err
-	}
-	p := &pcapWriter{flags: f, offset: off}
+func newPCAPWriter(f pcapFlags, stdout io.Writer) (*pcapWriter, error) {
+	p := &pcapWriter{flags: f, offset: wallClockOffset()}
 	if f.path == "-" {
 		p.out = stdout
 	}
 	return p, nil
-}
-
-// wallOffset measures, once at start, what turns the kernel's
-// CLOCK_MONOTONIC timestamps into wall-clock time.
-func wallOffset() (int64, error) {
-	var ts unix.Timespec
-	wall := time.Now().UnixNano()
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0, fmt.Errorf("read CLOCK_MONOTONIC: %w", err)
-	}
-	return wall - ts.Nano(), nil
 }
 
 // start takes the start event: the section header says what ran.

@@ -19,7 +19,7 @@ import (
 // writeSession runs a veth-like session (every segment the wire's) through
 // a pipeline with the pcapng writer, each wire segment followed by its
 // headers record; a lost event comes in between.
-func writeSession(t *testing.T, wf writeFlags, stdout io.Writer) (wire int) {
+func writeSession(t *testing.T, wf pcapFlags, stdout io.Writer) (wire int) {
 	t.Helper()
 	tb := timelinetest.New("192.0.2.1:40000", "192.0.2.2:20000").Handshake()
 	tb.Seg(timelinetest.Client, "PA", 1, 1, 2)
@@ -80,7 +80,7 @@ func readPackets(t *testing.T, b []byte) []capture.Packet {
 
 func TestWriteStdout(t *testing.T) {
 	var out bytes.Buffer
-	wire := writeSession(t, writeFlags{path: "-"}, &out)
+	wire := writeSession(t, pcapFlags{path: "-"}, &out)
 	b := out.Bytes()
 	pkts := readPackets(t, b)
 	if len(pkts) != wire || wire < 6 {
@@ -105,7 +105,7 @@ func TestWriteStdout(t *testing.T) {
 func TestWriteRotation(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	writeSession(t, writeFlags{path: filepath.Join(dir, "x.pcapng"), size: 400, files: 2}, &out)
+	writeSession(t, pcapFlags{path: filepath.Join(dir, "x.pcapng"), size: 400, files: 2}, &out)
 	names, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(names) != 2 || !strings.HasSuffix(names[0], "x.0.pcapng") || !strings.HasSuffix(names[1], "x.1.pcapng") {
 		t.Fatalf("files %v, want x.0.pcapng and x.1.pcapng", names)
@@ -125,7 +125,7 @@ func TestWriteRotation(t *testing.T) {
 }
 
 func TestWriteFlags(t *testing.T) {
-	for _, bad := range []writeFlags{
+	for _, bad := range []pcapFlags{
 		{size: 10}, {path: "-", every: 1}, {path: "x", files: 3}, {files: 1},
 	} {
 		if err := bad.check(); !errors.Is(err, errUsage) {

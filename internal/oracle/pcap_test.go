@@ -260,20 +260,6 @@ func TestReadPcapErrors(t *testing.T) {
 	}
 }
 
-func TestFlagString(t *testing.T) {
-	for flags, want := range map[uint16]string{
-		event.SYN:                         "SYN",
-		event.SYN | event.ACK:             "SYN|ACK",
-		event.FIN | event.PSH | event.ACK: "FIN|PSH|ACK",
-		event.NS | event.CWR:              "CWR|NS",
-		0:                                 "",
-	} {
-		if got := FlagString(flags); got != want {
-			t.Errorf("FlagString(%#x) = %q, want %q", flags, got, want)
-		}
-	}
-}
-
 func TestParseStats(t *testing.T) {
 	in := "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 128 bytes\n9 packets captured\n18 packets received by filter\n3 packets dropped by kernel\n1 packet dropped by interface\n"
 	want := Stats{Captured: 9, Received: 18, DroppedKernel: 3, DroppedIface: 1}

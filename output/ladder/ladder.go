@@ -126,7 +126,7 @@ func segment(w io.Writer, c *timeline.Conn, s *timeline.Segment, p painter) {
 // label is "[SYN, ACK] Seq=0 Ack=1 Len=0", as Wireshark's info column.
 func label(s *timeline.Segment) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%s] Seq=%d", flagNames(s.Flags), s.SeqRel)
+	fmt.Fprintf(&b, "[%s] Seq=%d", event.Flags(s.Flags).Wireshark(), s.SeqRel)
 	if s.HasAck {
 		fmt.Fprintf(&b, " Ack=%d", s.AckRel)
 	}
@@ -135,25 +135,6 @@ func label(s *timeline.Segment) string {
 		b.WriteString(" ~")
 	}
 	return b.String()
-}
-
-// flagNames lists set flags in Wireshark's order (SYN, FIN, RST, PSH, ACK...).
-func flagNames(f uint16) string {
-	order := []uint16{event.SYN, event.FIN, event.RST, event.PSH, event.ACK, event.URG, event.ECE, event.CWR, event.NS}
-	var names []string
-	for _, bit := range order {
-		if f&bit != 0 {
-			for i, n := range event.FlagNames {
-				if 1<<i == bit {
-					names = append(names, n)
-				}
-			}
-		}
-	}
-	if len(names) == 0 {
-		return "<none>"
-	}
-	return strings.Join(names, ", ")
 }
 
 // notes are the findings, the kernel's word and the violations of a segment.
