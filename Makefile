@@ -15,7 +15,7 @@ DIST    := dist/tcptracer-$(VERSION)-linux-amd64
 # port 20000 and the TC hooks.
 TESTFLAGS ?= -count=1 -p 1
 
-.PHONY: all build release install docs check-docs demo test unit generate check-generate vmlinux deps deps-build bench vmtest vmtest-selftest clean
+.PHONY: all build release install docs check-docs demo test unit fuzz generate check-generate vmlinux deps deps-build bench vmtest vmtest-selftest clean
 
 all: build
 
@@ -59,7 +59,12 @@ test: deps
 
 # Tests that need neither root nor a kernel.
 unit:
-	$(GO) test -count=1 ./event ./conn ./output/... ./timeline/... ./analysis/... ./report/... ./internal/cli ./internal/version
+	$(GO) test -count=1 ./event ./conn ./output/... ./timeline/... ./analysis/... ./report/... ./internal/cli ./internal/version ./capture ./internal/tsharkcheck
+
+# The capture readers' fuzz targets, a little beyond their seed corpus.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzPcap$$' -fuzztime 20s ./capture
+	$(GO) test -run '^$$' -fuzz '^FuzzPcapng$$' -fuzztime 20s ./capture
 
 # Regenerate the bpf2go output (committed) with Debian's clang.
 generate: deps-build
@@ -80,7 +85,7 @@ deps-build:
 	@./.ci/deps.sh build
 
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./tracer ./conn ./output ./internal/cli
+	$(GO) test -run '^$$' -bench . -benchmem ./tracer ./conn ./output ./internal/cli ./capture
 	./bench/loopback.sh
 
 # The kernel matrix: forced attach modes on stock Debian kernels under qemu.

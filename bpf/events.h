@@ -13,6 +13,7 @@ enum record_type {
 	REC_RETRANSMIT = 6,
 	REC_RESET = 7,
 	REC_DROP = 9, /* 8 is user space's lost report */
+	REC_HEADERS = 32, /* not an event type: header bytes for --write, see struct headers_event */
 };
 
 enum pid_src {
@@ -181,6 +182,28 @@ struct xmit_key {
 	__u32 netns; /* network namespace inode */
 };
 
+/* The most header bytes a headers_event holds: IPv4 with options (60) and
+ * TCP with options (60) fit, and IPv6 (40) with TCP (60). */
+#define HEADERS_MAX 128
+
+/* REC_HEADERS: the IP and TCP header bytes of the segment record written
+ * just before it (never payload), for the pcapng writer. Emitted only when
+ * capture_headers is set, and only for observations that count as the
+ * wire's (not TC egress). hdr, ifindex, seq, dir and point repeat the
+ * segment record's, so user space pairs the two even when another CPU's
+ * record lands between them. */
+struct headers_event {
+	struct rec_hdr hdr;
+	__u32 ifindex;
+	__u32 seq;
+	__u32 ack;
+	__u32 orig_len; /* the IP packet's length (network header to its end) */
+	__u16 cap_len;  /* bytes of data used: IP + TCP headers, at most HEADERS_MAX */
+	__u8 dir;
+	__u8 point;
+	__u8 data[HEADERS_MAX];
+};
+
 /* Every record kind, so that BTF (and so bpf2go) sees them all. */
 union record {
 	struct segment_event segment;
@@ -188,6 +211,7 @@ union record {
 	struct state_event state;
 	struct sock_event sock;
 	struct drop_event drop;
+	struct headers_event headers;
 };
 
 #endif

@@ -282,6 +282,8 @@ static __always_inline void emit_segment(const struct pkt *p, bool tc, const str
 	submit(e);
 }
 
+#include "capture.h"
+
 /* Parse the packet whose network header is at off (protocol in network
  * byte order) and emit its record if it passes the filters. Returns true
  * when a record was due (emitted or lost). */
@@ -321,6 +323,7 @@ static __always_inline bool handle_pkt(const struct pkt *p, bool tc, __u32 off, 
 	if (filter_pid && !track_pass(&h, flags, p->egress))
 		return false;
 	emit_segment(p, tc, &h, &th, &l3, flags, cookie);
+	emit_headers(p, tc, off, &h, &th, &l3);
 	return true;
 }
 

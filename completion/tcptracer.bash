@@ -36,10 +36,14 @@ _tcptracer() {
         --addr) COMPREPLY=(); return 0 ;;
         --payload) COMPREPLY=(); return 0 ;;
         --timeout) COMPREPLY=(); return 0 ;;
+        --write) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
+        --write-size) COMPREPLY=(); return 0 ;;
+        --write-every) COMPREPLY=(); return 0 ;;
+        --write-files) COMPREPLY=(); return 0 ;;
     esac
     local flags
     case $cmd in
-        '') flags="--port --iface --pid -4 -6 --duration --attach --tc --netns --ring-size --max-memory --format --color --verbose --version --help" ;;
+        '') flags="--port --iface --pid -4 -6 --duration --attach --tc --netns --ring-size --max-memory --format --color --verbose --write --write-size --write-every --write-files --version --help" ;;
         verify) flags="--port --iface --pid -4 -6 --duration --attach --tc --netns --ring-size --max-memory --format --color --verbose --expect --grace --user --help" ;;
         analyze) flags="--max-memory --format --color --expect --help" ;;
         demo) flags="--iface --attach --tc --ring-size --max-memory --format --color --verbose --help" ;;

@@ -52,6 +52,7 @@ type Reporter struct {
 	held     int
 	findings int
 	stream   *ladder.Stream
+	last     *timeline.Segment
 }
 
 // New writes the report to w.
@@ -66,6 +67,7 @@ func New(w io.Writer, o Options) *Reporter {
 // Feed takes one annotated event (not kept after Feed returns).
 func (r *Reporter) Feed(ev *event.Event) error {
 	res := r.tl.Feed(ev)
+	r.last = res.Segment
 	if r.stream != nil {
 		if err := r.streamRows(&res); err != nil {
 			return err
@@ -82,6 +84,11 @@ func (r *Reporter) Feed(ev *event.Event) error {
 	r.held = r.tl.Len()
 	return r.ended(res.Ended)
 }
+
+// LastSegment is the analysed segment of the last Feed (its findings and
+// violations), or nil when that event was not an analysed wire segment.
+// It is valid until the next Feed.
+func (r *Reporter) LastSegment() *timeline.Segment { return r.last }
 
 // Finish ends every connection still open (tracing stopped) and reports it.
 func (r *Reporter) Finish() error {

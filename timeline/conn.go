@@ -203,10 +203,10 @@ type Conn struct {
 	sightings    [16]sighting
 	nsight       int
 	late         []analysis.Violation // kernel-side rules broken by sightings no wire record paired with
-	mem          int64    // memory() when last accounted
-	extraBytes   int64    // the kept segments' findings and violations
-	tally        *Summary // what the dropped segments counted
-	droppedRST   [2]int   // RST segments among them, by sender
+	mem          int64                // memory() when last accounted
+	extraBytes   int64                // the kept segments' findings and violations
+	tally        *Summary             // what the dropped segments counted
+	droppedRST   [2]int               // RST segments among them, by sender
 	hs           [2]Segment
 	hsKept       [2]bool // hs holds the dropped SYN, SYN-ACK
 }

@@ -31,6 +31,10 @@ type Options struct {
 	RingSize uint32 // bytes, a power of two multiple of the page size
 	Poll     time.Duration
 	Verbose  bool // full verifier logs in errors
+	// CaptureHeaders makes the kernel record the IP and TCP header bytes
+	// of every wire segment (for a pcapng file; see HeadersHandler).
+	// Off, the code is pruned at load and costs nothing.
+	CaptureHeaders bool
 }
 
 // DefaultOptions returns the documented defaults.

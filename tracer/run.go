@@ -100,6 +100,12 @@ func (t *Tracer) poll(rd *ringbuf.Reader, rec *ringbuf.Record, dec *Decoder, ev 
 		if err != nil {
 			return fmt.Errorf("read ring buffer: %w", err)
 		}
+		if isHeaders(rec.RawSample) {
+			if err := t.headers(dec, rec.RawSample, h); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := dec.Decode(rec.RawSample, ev); err != nil {
 			return fmt.Errorf("decode record: %w", err)
 		}
@@ -110,6 +116,21 @@ func (t *Tracer) poll(rd *ringbuf.Reader, rec *ringbuf.Record, dec *Decoder, ev 
 			return err
 		}
 	}
+}
+
+// headers hands a headers record to the handler, if it takes them.
+func (t *Tracer) headers(dec *Decoder, raw []byte, h Handler) error {
+	hh, ok := h.(HeadersHandler)
+	if !ok {
+		return nil
+	}
+	if err := dec.DecodeHeaders(raw, &t.hdrs); err != nil {
+		return fmt.Errorf("decode record: %w", err)
+	}
+	if err := t.lostBefore(dec.LostStamp(), h); err != nil {
+		return err
+	}
+	return hh.HandleHeaders(&t.hdrs)
 }
 
 // lostBefore emits a lost event ahead of a record whose stamp says that

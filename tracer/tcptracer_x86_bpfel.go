@@ -41,6 +41,20 @@ type tcptracerDropEvent struct {
 	Pad       uint8
 }
 
+type tcptracerHeadersEvent struct {
+	_       structs.HostLayout
+	Hdr     tcptracerRecHdr
+	Ifindex uint32
+	Seq     uint32
+	Ack     uint32
+	OrigLen uint32
+	CapLen  uint16
+	Dir     uint8
+	Point   uint8
+	Data    [128]uint8
+	_       [4]byte
+}
+
 type tcptracerProcInfo struct {
 	_    structs.HostLayout
 	Pid  uint32
@@ -216,6 +230,7 @@ const (
 	tcptracerProgTpSendReset        = "tp_send_reset"
 	tcptracerProgTpState            = "tp_state"
 	tcptracerProgTpXmit             = "tp_xmit"
+	tcptracerVarCaptureHeaders      = "capture_headers"
 	tcptracerVarConnectViaTp        = "connect_via_tp"
 	tcptracerVarFilterFamily        = "filter_family"
 	tcptracerVarFilterPid           = "filter_pid"
@@ -310,6 +325,7 @@ type tcptracerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcptracerVariableSpecs struct {
+	CaptureHeaders    *ebpf.VariableSpec `ebpf:"capture_headers"`
 	ConnectViaTp      *ebpf.VariableSpec `ebpf:"connect_via_tp"`
 	FilterFamily      *ebpf.VariableSpec `ebpf:"filter_family"`
 	FilterPid         *ebpf.VariableSpec `ebpf:"filter_pid"`
@@ -364,6 +380,7 @@ func (m *tcptracerMaps) Close() error {
 //
 // It can be passed to loadTcptracerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcptracerVariables struct {
+	CaptureHeaders    *ebpf.Variable `ebpf:"capture_headers"`
 	ConnectViaTp      *ebpf.Variable `ebpf:"connect_via_tp"`
 	FilterFamily      *ebpf.Variable `ebpf:"filter_family"`
 	FilterPid         *ebpf.Variable `ebpf:"filter_pid"`

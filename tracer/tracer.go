@@ -35,6 +35,7 @@ type Tracer struct {
 	lost   uint64 // failed reservations reported so far
 	missed uint64 // skipped tracing program runs reported so far
 	lostEv event.Event
+	hdrs   Headers // reused for every headers record
 	closed bool
 	// sockets is the snapshot at start (snapshot.go), emitted by Run.
 	sockets []Socket
@@ -71,10 +72,11 @@ func (t *Tracer) loadSpec() error {
 		return fmt.Errorf("parse embedded eBPF object: %w", err)
 	}
 	set := map[string]any{
-		"filter_port":   t.opts.Port,
-		"filter_pid":    t.opts.PID,
-		"filter_family": t.opts.kernelFamily(),
-		"jiffy_us":      jiffyMicros(),
+		"filter_port":     t.opts.Port,
+		"filter_pid":      t.opts.PID,
+		"filter_family":   t.opts.kernelFamily(),
+		"jiffy_us":        jiffyMicros(),
+		"capture_headers": boolByte(t.opts.CaptureHeaders),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {

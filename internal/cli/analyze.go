@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"tcptracer/analysis/expect"
+	"tcptracer/capture"
 	"tcptracer/event"
 	"tcptracer/output"
 	"tcptracer/report"
@@ -33,7 +34,7 @@ func runAnalyze(ctx context.Context, in *invocation, env Env) error {
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
 	limitHeap(ro.MaxMemory)
 	r := report.New(out, ro)
-	if err := feedFile(ctx, src, name, r); err != nil {
+	if err := feedInput(ctx, src, name, r, env.Stderr); err != nil {
 		return err
 	}
 	if err := r.Finish(); err != nil {
@@ -58,6 +59,19 @@ func openInput(path string, env Env) (io.ReadCloser, string, error) {
 		return nil, "", fmt.Errorf("open %s: %w", path, err)
 	}
 	return f, path, nil
+}
+
+// feedInput feeds a packet capture (pcap or pcapng, told by its magic
+// number) or a saved JSON stream to the report.
+func feedInput(ctx context.Context, in io.Reader, name string, r *report.Reporter, stderr io.Writer) error {
+	br := bufio.NewReaderSize(in, capture.BufferSize)
+	magic, _ := br.Peek(4)
+	if f := capture.Sniff(magic); f != capture.FormatNone {
+		fmt.Fprintf(stderr, "tcptracer: %s is a %s capture: findings, rules and verdicts come from the packets alone; "+
+			"a capture has no owners (pid, comm) and no kernel view (socket states, kernel retransmissions)\n", name, f)
+		return feedCapture(ctx, br, name, r, stderr)
+	}
+	return feedFile(ctx, br, name, r)
 }
 
 // maxLine is the longest line analyze reads.

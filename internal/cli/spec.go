@@ -100,6 +100,14 @@ var flagSpecs = []flagSpec{
 		usage: "give up after D"},
 	{name: "apply", kind: kindBool, cmds: []string{"cleanup"},
 		usage: "remove what killed tracers left, instead of only listing it"},
+	{name: "write", arg: "FILE", kind: kindString, complete: "file", cmds: []string{""},
+		usage: "also write every wire segment to FILE as pcapng: the kernel's own IP and TCP header bytes (no payload) and a comment per packet with its connection, owner, findings and violations; - writes it to stdout instead of the JSON stream"},
+	{name: "write-size", arg: "SIZE", kind: kindString, defDoc: "no limit", cmds: []string{""},
+		usage: "with --write, start a new file once the current one holds SIZE bytes (as tcpdump -C); SIZE is bytes, optionally with a K, M or G suffix; files are then named FILE.0.pcapng, FILE.1.pcapng, ..."},
+	{name: "write-every", arg: "D", kind: kindDuration, defDoc: "never", cmds: []string{""},
+		usage: "with --write, start a new file every D of packet time (as tcpdump -G)"},
+	{name: "write-files", arg: "N", kind: kindUint, defDoc: "keep every file", cmds: []string{""},
+		usage: "with --write-size or --write-every, reuse N file names in a ring, overwriting the oldest (as tcpdump -W)"},
 	{name: "version", kind: kindBool, cmds: []string{""}, usage: "print the version and exit"},
 }
 
@@ -121,10 +129,13 @@ func init() {
 				"1 otherwise, each failure named on stderr.",
 			run: runVerify},
 		{name: "analyze", args: "FILE", nargs: 1,
-			summary: "rebuild timelines, findings and verdicts from a saved JSON stream",
+			summary: "rebuild timelines, findings and verdicts from a saved JSON stream or a pcap/pcapng capture",
 			doc: "Read a JSON stream tcptracer wrote from FILE (- for standard input) and print the report the live run printed: " +
 				"finding, violation and summary lines (json) or ladders and verdicts (text). A line that is not a complete " +
-				"event is an error naming the file, the line and the field. Exit 1 when a verdict or an expectation fails, " +
+				"event is an error naming the file, the line and the field. FILE may also be a pcap or pcapng capture " +
+				"(told by its magic number; Ethernet, Linux cooked v1/v2, raw IP or loopback): its TCP packets are judged " +
+				"as a live run's wire segments, report lines name packets by their number in the capture, and a capture " +
+				"has no owners and no kernel view (stderr says so). Exit 1 when a verdict or an expectation fails, " +
 				"each failure named on stderr.",
 			run: runAnalyze},
 		{name: "demo", summary: "trace the reference echo session on 127.0.0.1:20000 and exit",

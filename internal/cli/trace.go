@@ -30,6 +30,8 @@ type pipeline struct {
 	watch   func(ev *event.Event)
 	open    atomic.Int64 // connections not yet ended, for other goroutines
 	count   *counters    // for the live view and the exit tally
+	pcap    *pcapWriter  // nil without --write
+	lastTS  uint64
 	// hold, if set, is called before output is written to a terminal that
 	// also shows the status line; it clears the line and returns the
 	// function that lets the status line be drawn again.
@@ -85,10 +87,40 @@ func (p *pipeline) HandleEvent(ev *event.Event) error {
 	}
 	p.open.Store(int64(p.report.Open()))
 	p.count.count(ev, p.report.Conns(), p.report.Open(), p.report.Findings())
+	p.lastTS = max(p.lastTS, ev.TS)
+	if p.pcap != nil {
+		return p.toPCAP(ev)
+	}
 	return nil
 }
 
+// toPCAP gives the pcapng writer what it needs of an annotated event.
+func (p *pipeline) toPCAP(ev *event.Event) error {
+	switch {
+	case ev.Type == event.TypeStart:
+		return p.pcap.start(ev.Start)
+	case ev.Type == event.TypeLost:
+		p.pcap.lost += ev.Count
+	case ev.Type == event.TypeSegment && ev.Wire:
+		p.pcap.segment(ev, p.report.LastSegment())
+	}
+	return nil
+}
+
+// HandleHeaders writes a wire segment's header bytes to the pcapng file.
+func (p *pipeline) HandleHeaders(h *tracer.Headers) error {
+	if p.pcap == nil || p.pcap.w == nil {
+		return nil
+	}
+	return p.pcap.headers(h)
+}
+
 func (p *pipeline) Flush() error {
+	if p.pcap != nil && p.pcap.w != nil {
+		if err := p.pcap.w.Flush(); err != nil {
+			return err
+		}
+	}
 	if p.hold != nil && p.pending() {
 		defer p.hold()()
 	}
@@ -112,6 +144,11 @@ func (p *pipeline) finish() error {
 	if err := p.report.Finish(); err != nil {
 		return err
 	}
+	if p.pcap != nil {
+		if err := p.pcap.close(p.lastTS); err != nil {
+			return err
+		}
+	}
 	p.open.Store(0)
 	p.count.conns.Store(int64(p.report.Conns()))
 	p.count.open.Store(0)
@@ -120,6 +157,10 @@ func (p *pipeline) finish() error {
 
 func runTrace(ctx context.Context, in *invocation, env Env) error {
 	o, err := traceOptions(in)
+	if err != nil {
+		return err
+	}
+	wf, err := writeOptions(in)
 	if err != nil {
 		return err
 	}
@@ -135,11 +176,34 @@ func runTrace(ctx context.Context, in *invocation, env Env) error {
 	}
 	ctx, stop := stopWhenReaderGone(ctx, env.Stdout)
 	defer stop()
-	p := newPipeline(env.Stdout, ro)
+	p, err := tracePipeline(wf, env.Stdout, ro)
+	if err != nil {
+		return err
+	}
+	o.CaptureHeaders = p.pcap != nil
 	l := startLive(p, env)
 	err = trace(ctx, o, p, env.Stderr)
 	l.finish()
 	return err
+}
+
+// tracePipeline adds the pcapng writer for --write; with --write - the
+// file takes standard output and the JSON stream is not written.
+func tracePipeline(wf pcapFlags, stdout io.Writer, ro report.Options) (*pipeline, error) {
+	if wf.path == "" {
+		return newPipeline(stdout, ro), nil
+	}
+	pw, err := newPCAPWriter(wf, stdout)
+	if err != nil {
+		return nil, err
+	}
+	out := stdout
+	if wf.path == "-" {
+		out = io.Discard
+	}
+	p := newPipeline(out, ro)
+	p.pcap = pw
+	return p, nil
 }
 
 // reportOptions reads --format, --color and --max-memory (where the
