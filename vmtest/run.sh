@@ -11,7 +11,7 @@
 #   VMTEST_CACHE=~/.cache/tcptracer-vmtest  downloaded and unpacked kernels, logs
 #   VMTEST_KERNELS=.ci/vmtest-kernels       pin file
 #   VMTEST_RUN=.                           -test.run pattern (default: every e2e test)
-#   VMTEST_CELL_TIMEOUT=480                 seconds per cell
+#   VMTEST_CELL_TIMEOUT=900                 seconds per cell
 #   VMTEST_MEM=1024 VMTEST_ACCEL=tcg        guest MiB; tcg or kvm
 #   VMTEST_JOBS=$(nproc)                    guests booted at once
 #   VMTEST_KMODS='sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota'
@@ -37,7 +37,7 @@ repo=$(cd "$here/.." && pwd)
 CACHE=${VMTEST_CACHE:-${HOME:-/root}/.cache/tcptracer-vmtest}
 PINS=${VMTEST_KERNELS:-$repo/.ci/vmtest-kernels}
 RUN=${VMTEST_RUN:-.}
-CELL_TIMEOUT=${VMTEST_CELL_TIMEOUT:-480}
+CELL_TIMEOUT=${VMTEST_CELL_TIMEOUT:-900}
 MEM=${VMTEST_MEM:-1024}
 ACCEL=${VMTEST_ACCEL:-tcg}
 KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota}
