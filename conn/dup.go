@@ -50,11 +50,18 @@ func twinKeyOf(ev *event.Event) twinKey {
 
 // hash mixes the fields that vary between segments; addresses rarely do
 // on one interface, so they are left to the full comparison.
+// The bucket is the hash's low bits, so the mix must reach them: seqs a
+// power of two apart (a burst of 32 KiB segments) once all fell in one
+// bucket and pushed each other out (murmur3's finaliser spreads them).
 func (k *twinKey) hash() uint32 {
 	h := uint64(k.seq)<<32 | uint64(k.ack)
-	h ^= uint64(k.sport)<<48 | uint64(k.dport)<<32 | uint64(k.ifindex)<<8
-	h *= 0x9e3779b97f4a7c15
-	return uint32(h >> 32)
+	h ^= (uint64(k.sport)<<16 | uint64(k.dport) | uint64(k.ifindex)<<32) * 0x9e3779b97f4a7c15
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return uint32(h)
 }
 
 // expect records a first sighting whose twin is still to come.

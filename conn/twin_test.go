@@ -83,3 +83,21 @@ func TestTwinsIngressOnOtherInterfaceIsWireAlone(t *testing.T) {
 	}
 	checkTwins(t, evs, []twinWant{{true, 0}, {true, 0}})
 }
+
+// TestTwinsBurst: a burst of sightings whose seqs are a power of two apart
+// (32 KiB segments on lo, the ingress copies still queued) all wait for
+// their twins; none is pushed out of the table by the others.
+func TestTwinsBurst(t *testing.T) {
+	const n, size = 64, 32768
+	var evs []event.Event
+	var want []twinWant
+	for i := range uint32(n) {
+		evs = append(evs, seg(lo, event.Egress, cli, srv, 1000+i*size, 1, ack, size))
+		want = append(want, twinWant{false, 0})
+	}
+	for i := range uint32(n) {
+		evs = append(evs, seg(lo, event.Ingress, cli, srv, 1000+i*size, 1, ack, size))
+		want = append(want, twinWant{true, uint64(i + 1)})
+	}
+	checkTwins(t, evs, want)
+}
