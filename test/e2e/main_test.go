@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,9 @@ const roleEnv = "TCPTRACER_E2E_ROLE"
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "e2e-client" { // a command for verify to run
 		os.Exit(runClient())
+	}
+	if len(os.Args) > 1 && os.Args[1] == "e2e-client-whoami" { // the same, saying who it runs as
+		os.Exit(whoami(os.Stderr))
 	}
 	switch os.Getenv(roleEnv) {
 	case "client":
@@ -93,6 +97,23 @@ func (p *panicWriter) Write(b []byte) (int, error) {
 		panic("test: output failed")
 	}
 	return p.w.Write(b)
+}
+
+// whoami writes the process's effective capabilities and uid, then runs
+// the echo exchange: verify --user's test checks what CMD ran as.
+func whoami(w io.Writer) int {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		fmt.Fprintln(w, "whoami:", err)
+		return 1
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(l, "CapEff:") {
+			fmt.Fprintln(w, l)
+		}
+	}
+	fmt.Fprintf(w, "uid %d\n", os.Getuid())
+	return runClient()
 }
 
 func signalContext() context.Context {

@@ -71,25 +71,43 @@ func TestVerifyAsUser(t *testing.T) {
 	requireRoot(t)
 	u, err := user.Lookup("nobody")
 	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("needs bash for /dev/tcp")
+		t.Fatalf("no user nobody: %v", err)
 	}
 	addr := serveEcho(t)
-	host, port, _ := strings.Cut(addr, ":")
-	script := "grep CapEff /proc/self/status >&2; id -u >&2; exec 3<>/dev/tcp/" + host + "/" + port + "; printf AB >&3; head -c 2 <&3 >/dev/null"
+	self := copyForAll(t, os.Args[0]) // the build directory is root's alone
 	args := append([]string{"verify", "--format", "json", "--user", "nobody"}, modeArgs()...)
-	stdout, stderr, code := runCLI(t, addr, append(args, "--", "bash", "-c", script)...)
+	stdout, stderr, code := runCLI(t, addr, append(args, "--", self, "e2e-client-whoami")...)
 	if code != 0 {
 		t.Fatalf("verify --user nobody: exit %d\n%s", code, stderr)
 	}
-	if !strings.Contains(stderr, "CapEff:\t0000000000000000") || !strings.Contains(stderr, "\n"+u.Uid+"\n") {
+	if !strings.Contains(stderr, "CapEff:\t0000000000000000") || !strings.Contains(stderr, "uid "+u.Uid+"\n") {
 		t.Errorf("the command ran with privileges: %s", stderr)
 	}
 	if !strings.Contains(stdout, `"type":"connect"`) || !strings.Contains(stdout, `"uid":`+u.Uid+",") {
 		t.Errorf("no connect event with uid %s:\n%.2000s", u.Uid, stdout)
 	}
+}
+
+// copyForAll copies an executable where every user may run it.
+func copyForAll(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "tcptracer-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst := dir + "/e2e.test"
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
 
 // Lost records are on stderr, not only in the JSON stream: the tally's
