@@ -294,3 +294,33 @@ func TestWriteSegmentDoesNotAllocate(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestCacheSameBytes: the writer's cached pieces give the same line as
+// rendering every piece, also when two connections share a cache slot and
+// when a connection's owner becomes known.
+func TestCacheSameBytes(t *testing.T) {
+	var evs []event.Event
+	for _, tt := range goldenCases {
+		evs = append(evs, tt.events...)
+	}
+	seg := goldenCases[1].events[2]
+	for i := range 600 { // more tuples than slots: collisions and evictions
+		ev := seg
+		ev.Sport, ev.Dport = uint16(40000+i%300), uint16(20000+i%7)
+		ev.Dir, ev.Wire = event.Dir(i&1), i&2 != 0
+		ev.PID, ev.PIDSrc = uint32(i%70), event.PIDSource(i%3)
+		evs = append(evs, ev)
+	}
+	got := writeAll(t, evs)
+	var want []byte
+	for i := range evs {
+		line, err := AppendJSON(nil, &evs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(append(want, line...), '\n')
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("cached output differs from uncached:\n%s\nwant:\n%s", got, want)
+	}
+}
