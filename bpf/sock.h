@@ -22,14 +22,16 @@ static __always_inline void record_owner(const struct sock *sk)
 }
 
 /* A send or receive: record its task as the owner of a traced socket that
- * has none yet. */
+ * has none yet. Only tp_btf programs call it, so sk is a trusted pointer
+ * read with plain loads, not a helper call per field: this runs on every
+ * send and receive of every socket. */
 static __always_inline void owner_from_io(const struct sock *sk)
 {
 	__u64 key = (__u64)sk;
-	__u16 sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__u16 sport = sk->__sk_common.skc_num;
+	__u16 dport = bpf_ntohs(sk->__sk_common.skc_dport);
 
-	if (!port_ok(sport, dport) || bpf_map_lookup_elem(&owners, &key) || !is_tcp(sk))
+	if (!port_ok(sport, dport) || sk->sk_protocol != IPPROTO_TCP || bpf_map_lookup_elem(&owners, &key))
 		return;
 	record_owner(sk);
 }

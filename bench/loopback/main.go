@@ -28,6 +28,7 @@ type config struct {
 	readme   string // file whose results section is rewritten; empty: none
 	micro    bool   // run the Go micro-benchmarks
 	portAny  bool   // also measure the tracer with --port 0
+	only     string // run only the workloads whose name contains this
 	root     string // repository root
 	scratch  string // tmpfs directory for binaries and output
 	loadBin  string
@@ -57,6 +58,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&c.readme, "readme", "", "rewrite the results section of this file (bench/README.md)")
 	fs.BoolVar(&c.micro, "micro", true, "run the Go micro-benchmarks first")
 	fs.BoolVar(&c.portAny, "port0", true, "also measure the tracer with --port 0 (every port)")
+	fs.StringVar(&c.only, "w", "", "run only the workloads whose name contains this (e.g. \"4 conns\")")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -80,11 +80,22 @@ func (r *results) render() string {
 	return b.String()
 }
 
+// ran is the workloads this run measured (-w may select some).
+func (r *results) ran() []workload {
+	var ws []workload
+	for _, w := range workloads {
+		if len(r.samples[w.name][baseline]) > 0 {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
 func (r *results) renderThroughput(b *strings.Builder) {
 	b.WriteString("Throughput: medians, spread (max-min)/median in brackets; ratios are per repetition against the baseline run beside it, median [min-max].\n\n")
 	b.WriteString("| workload | unit | baseline | tracer | tcpdump -s 96 -w | tracer --port 0 | tracer/base | tcpdump/base | port 0/base |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, w := range workloads {
+	for _, w := range r.ran() {
 		s := r.samples[w.name]
 		rate := func(c configName) string {
 			if len(s[c]) == 0 {
@@ -111,7 +122,7 @@ func (r *results) renderTools(b *strings.Builder) {
 	b.WriteString("| workload | tracer CPU | tracer records/s | tracer lost | tcpdump CPU | tcpdump packets/s | tcpdump dropped | port 0 CPU | port 0 records/s | port 0 lost |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	secs := r.cfg.dur.Seconds()
-	for _, w := range workloads {
+	for _, w := range r.ran() {
 		s := r.samples[w.name]
 		cpu := func(c configName) string {
 			if len(s[c]) == 0 {

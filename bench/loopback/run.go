@@ -73,6 +73,9 @@ func runAll(ctx context.Context, cfg *config, res *results) error {
 	res.samples = map[string]map[configName][]sample{}
 	for _, w := range workloads {
 		res.samples[w.name] = map[configName][]sample{}
+		if !strings.Contains(w.name, cfg.only) {
+			continue
+		}
 		cs := cfg.configs(w)
 		for rep := 0; rep < cfg.reps; rep++ {
 			for i := range cs {
