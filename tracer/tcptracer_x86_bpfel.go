@@ -128,6 +128,7 @@ const (
 	tcptracerMapCounters            = "counters"
 	tcptracerMapEvents              = "events"
 	tcptracerMapHeldChildren        = "held_children"
+	tcptracerMapOwnerKnown          = "owner_known"
 	tcptracerMapOwners              = "owners"
 	tcptracerMapTracked             = "tracked"
 	tcptracerMapXmitIfaces          = "xmit_ifaces"
@@ -232,6 +233,7 @@ type tcptracerMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	HeldChildren *ebpf.MapSpec `ebpf:"held_children"`
+	OwnerKnown   *ebpf.MapSpec `ebpf:"owner_known"`
 	Owners       *ebpf.MapSpec `ebpf:"owners"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 	XmitIfaces   *ebpf.MapSpec `ebpf:"xmit_ifaces"`
@@ -272,6 +274,7 @@ type tcptracerMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
 	HeldChildren *ebpf.Map `ebpf:"held_children"`
+	OwnerKnown   *ebpf.Map `ebpf:"owner_known"`
 	Owners       *ebpf.Map `ebpf:"owners"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
 	XmitIfaces   *ebpf.Map `ebpf:"xmit_ifaces"`
@@ -283,6 +286,7 @@ func (m *tcptracerMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.HeldChildren,
+		m.OwnerKnown,
 		m.Owners,
 		m.Tracked,
 		m.XmitIfaces,
