@@ -327,7 +327,7 @@ func TestCacheSameBytes(t *testing.T) {
 }
 
 func TestAppendU64(t *testing.T) {
-	for _, v := range []uint64{0, 9, 10, 99, 100, 12345678, 99999999, 1e8, 100000001, 4294967295, 1e16 + 7, 18446744073709551615} {
+	for _, v := range []uint64{0, 9, 10, 99, 100, 999, 1000, 1e19 - 1, 1e19, 12345678, 99999999, 1e8, 100000001, 4294967295, 1e16 + 7, 18446744073709551615} {
 		if got, want := string(appendU64(nil, v)), strconv.FormatUint(v, 10); got != want {
 			t.Errorf("appendU64(%d) = %s", v, got)
 		}
