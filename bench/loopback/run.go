@@ -47,6 +47,7 @@ const (
 	tracer    configName = "tracer"
 	tracerAny configName = "tracer --port 0"
 	tcpdump   configName = "tcpdump"
+	emptyTC   configName = "empty classifier"
 )
 
 // sample is one run of one workload in one configuration.
@@ -63,6 +64,9 @@ func (c *config) configs(w workload) []configName {
 	cs := []configName{baseline, tracer, tcpdump}
 	if c.portAny && !w.reject {
 		cs = append(cs, tracerAny)
+	}
+	if w.reject || w.pin {
+		cs = append(cs, emptyTC)
 	}
 	return cs
 }
@@ -99,6 +103,8 @@ func runOne(ctx context.Context, cfg *config, w workload, c configName) (sample,
 		return runTracer(ctx, cfg, w, c == tracerAny)
 	case tcpdump:
 		return runTcpdump(ctx, cfg, w)
+	case emptyTC:
+		return runEmpty(ctx, cfg, w)
 	}
 	rate, err := runLoad(ctx, cfg, w)
 	return sample{rate: rate}, err
