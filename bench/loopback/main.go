@@ -21,17 +21,17 @@ import (
 )
 
 type config struct {
-	dur      time.Duration // per run
-	reps     int
-	tracer   string // prebuilt tracer binary; empty: build one
-	goBin    string
-	readme   string // file whose results section is rewritten; empty: none
-	micro    bool   // run the Go micro-benchmarks
-	portAny  bool   // also measure the tracer with --port 0
-	only     string // run only the workloads whose name contains this
-	root     string // repository root
-	scratch  string // tmpfs directory for binaries and output
-	loadBin  string
+	dur     time.Duration // per run
+	reps    int
+	tracer  string // prebuilt tracer binary; empty: build one
+	goBin   string
+	readme  string // file whose results section is rewritten; empty: none
+	micro   bool   // run the Go micro-benchmarks
+	portAny bool   // also measure the tracer with --port 0
+	only    string // run only the workloads whose name contains this
+	root    string // repository root
+	scratch string // tmpfs directory for binaries and output
+	loadBin string
 }
 
 func main() {
