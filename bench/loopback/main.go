@@ -51,7 +51,7 @@ func main() {
 func parseFlags(args []string) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("loopback", flag.ContinueOnError)
-	fs.DurationVar(&c.dur, "t", 5*time.Second, "duration of one run")
+	fs.DurationVar(&c.dur, "t", 4*time.Second, "duration of one run")
 	fs.IntVar(&c.reps, "r", 3, "runs per workload and configuration")
 	fs.StringVar(&c.tracer, "tracer", "", "measure this tcptracer binary instead of building one")
 	fs.StringVar(&c.goBin, "go", "go", "go command (builds and micro-benchmarks)")
@@ -72,7 +72,7 @@ func run(ctx context.Context, cfg *config) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: the tracer loads eBPF programs and tcpdump opens lo")
 	}
-	root, err := repoRoot()
+	root, err := repoRoot(cfg.goBin)
 	if err != nil {
 		return err
 	}

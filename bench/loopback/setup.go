@@ -16,8 +16,8 @@ import (
 )
 
 // repoRoot is the module root: the benchmark builds the tracer from it.
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
+func repoRoot(goBin string) (string, error) {
+	out, err := exec.Command(goBin, "env", "GOMOD").Output()
 	if err == nil {
 		if mod := strings.TrimSpace(string(out)); mod != "" && mod != os.DevNull {
 			return filepath.Dir(mod), nil
