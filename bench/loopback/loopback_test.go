@@ -60,3 +60,24 @@ func TestRatios(t *testing.T) {
 		t.Fatalf("ratios = %+v; want median 0.9 within 0.5-0.95", st)
 	}
 }
+
+func TestGoals(t *testing.T) {
+	r := &results{cfg: &config{dur: time.Second, reps: 1}, samples: map[string]map[configName][]sample{
+		"ping-pong, 4 conns": {
+			baseline: {{rate: 100}},
+			tracer:   {{rate: 95, cpu: 0.2, records: 100000}},
+			tcpdump:  {{rate: 90}},
+		},
+	}, micro: []micro{{name: "BenchmarkPipeline", rate: 3e6}}}
+	out := r.render()
+	for _, want := range []string{
+		"| ping-pong, 4 conns: tracer/base >= 0.90 and >= tcpdump/base | 0.950 (tcpdump 0.900) | yes |",
+		"| tracer process <= 5% of one core at 250k records/s | 50.0% (2.00 µs of CPU per record, 4-conn ping-pong) | no |",
+		"| with timeline and analysis >= 2.5 M records/s on one core | 3.00 M/s (BenchmarkPipeline, 0 ns) | yes |",
+		"| bulk, 1 conn: tracer/base >= 0.97 and >= tcpdump/base | 0.000 (tcpdump 0.000) | not measured |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -73,6 +73,7 @@ func (r *results) render() string {
 			strings.Join(r.idleBefore.top, ", "), strings.Join(r.idleAfter.top, ", "))
 	}
 	b.WriteString("\n\n")
+	r.renderGoals(&b)
 	r.renderThroughput(&b)
 	r.renderTools(&b)
 	r.renderKernel(&b)
@@ -184,21 +185,10 @@ func tcDelta(x sample) progDelta {
 }
 
 func kernelTC(ss []sample, perRecord bool) string {
-	v := pick(ss, func(x sample) float64 {
-		d := tcDelta(x)
-		div := float64(d.count)
-		if perRecord {
-			div = float64(x.records)
-		}
-		if div == 0 {
-			return 0
-		}
-		return float64(d.runtime.Nanoseconds()) / div
-	})
 	if perRecord && ss[0].records == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.0f", summarize(v).med)
+	return fmt.Sprintf("%.0f", tcNs(ss, perRecord))
 }
 
 func kernelAll(ss []sample) string {
@@ -286,4 +276,117 @@ func writeReadme(path, table string) error {
 	}
 	logf("results written to %s", path)
 	return nil
+}
+
+// goal is one of issue 9's targets with the figure this run measured.
+type goal struct {
+	what     string
+	measured string
+	met      bool
+	known    bool
+}
+
+func (r *results) renderGoals(b *strings.Builder) {
+	b.WriteString("Goals (issue 9) against this run:\n\n| goal | measured | met |\n| --- | --- | --- |\n")
+	for _, g := range r.goals() {
+		verdict := "no"
+		switch {
+		case !g.known:
+			verdict = "not measured"
+		case g.met:
+			verdict = "yes"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", g.what, g.measured, verdict)
+	}
+	b.WriteString("\n")
+}
+
+func (r *results) goals() []goal {
+	var gs []goal
+	for _, t := range []struct {
+		workload string
+		min      float64
+	}{{"bulk, 1 conn", 0.97}, {"ping-pong, 1 conn, pinned", 0.95}, {"ping-pong, 4 conns", 0.90}} {
+		s := r.samples[t.workload]
+		tr, td := ratios(s[tracer], s[baseline]), ratios(s[tcpdump], s[baseline])
+		gs = append(gs, goal{what: fmt.Sprintf("%s: tracer/base >= %.2f and >= tcpdump/base", t.workload, t.min),
+			measured: fmt.Sprintf("%.3f (tcpdump %.3f)", tr.med, td.med), met: tr.med >= t.min && tr.med >= td.med,
+			known: len(s[tracer]) > 0 && len(s[tcpdump]) > 0})
+	}
+	gs = append(gs, r.lostGoal(), r.cpuGoal())
+	gs = append(gs, r.microGoal("BenchmarkDecodeToJSON", "decode -> annotate -> JSON >= 5 M records/s on one core", 5e6),
+		r.microGoal("BenchmarkPipeline", "with timeline and analysis >= 2.5 M records/s on one core", 2.5e6))
+	gs = append(gs, r.kernelGoal("ping-pong, 1 conn, pinned", tracer, true, "<= 120 ns per emitted segment record (TC, pinned ping-pong)", 120),
+		r.kernelGoal("ping-pong, 1 conn, other port", tracer, false, "<= 40 ns per packet the filter rejects (TC, other port)", 40),
+		r.kernelGoal("ping-pong, 4 conns", tracerAny, true, "--port 0 within the same budget: <= 120 ns per record (TC, 4-conn ping-pong)", 120))
+	return gs
+}
+
+func (r *results) lostGoal() goal {
+	var lost uint64
+	n := 0
+	for _, w := range r.ran() {
+		for _, c := range []configName{tracer, tracerAny} {
+			for _, x := range r.samples[w.name][c] {
+				lost += x.lost
+				n++
+			}
+		}
+	}
+	return goal{what: "zero lost records from the default ring", measured: fmt.Sprintf("%d lost in %d tracer runs", lost, n), met: lost == 0, known: n > 0}
+}
+
+// cpuGoal scales the tracer's CPU on 4-connection ping-pong (the most
+// records per second) to 250k records/s.
+func (r *results) cpuGoal() goal {
+	ss := r.samples["ping-pong, 4 conns"][tracer]
+	g := goal{what: "tracer process <= 5% of one core at 250k records/s"}
+	if len(ss) == 0 {
+		return g
+	}
+	secs := r.cfg.dur.Seconds()
+	per := summarize(pick(ss, func(x sample) float64 { return x.cpu / max(float64(x.records)/secs, 1) })).med
+	g.known, g.met = true, per*250e3 <= 0.05
+	g.measured = fmt.Sprintf("%.1f%% (%.2f µs of CPU per record, 4-conn ping-pong)", 100*per*250e3, per*1e6)
+	return g
+}
+
+func (r *results) microGoal(name, what string, min float64) goal {
+	for _, m := range r.micro {
+		if m.name == name {
+			return goal{what: what, measured: fmt.Sprintf("%.2f M/s (%s, %.0f ns)", m.rate/1e6, name, m.nsOp), met: m.rate >= min, known: true}
+		}
+	}
+	return goal{what: what}
+}
+
+func (r *results) kernelGoal(workload string, c configName, perRecord bool, what string, max float64) goal {
+	ss := r.samples[workload][c]
+	floor := r.samples[workload][emptyTC]
+	g := goal{what: what}
+	if len(ss) == 0 || (perRecord && ss[0].records == 0) {
+		return g
+	}
+	v := tcNs(ss, perRecord)
+	g.known, g.met = true, v <= max
+	g.measured = fmt.Sprintf("%.0f ns", v)
+	if len(floor) > 0 {
+		f := tcNs(floor, false)
+		g.measured += fmt.Sprintf(" (%.0f above the empty classifier's %.0f)", v-f, f)
+	}
+	return g
+}
+
+func tcNs(ss []sample, perRecord bool) float64 {
+	return summarize(pick(ss, func(x sample) float64 {
+		d := tcDelta(x)
+		div := float64(d.count)
+		if perRecord {
+			div = float64(x.records)
+		}
+		if div == 0 {
+			return 0
+		}
+		return float64(d.runtime.Nanoseconds()) / div
+	})).med
 }
