@@ -105,6 +105,9 @@ func runAll(ctx context.Context, cfg *config, res *results) error {
 }
 
 func runOne(ctx context.Context, cfg *config, w workload, c configName) (sample, error) {
+	if err := waitPortFree(ctx, w.port); err != nil {
+		return sample{}, err
+	}
 	switch c {
 	case tracer, tracerAny:
 		return runTracer(ctx, cfg, w, c == tracerAny)
@@ -319,6 +322,32 @@ func portFree(p int) error {
 		return fmt.Errorf("port %d is busy; the benchmark needs it: %w", p, err)
 	}
 	return l.Close()
+}
+
+// waitPortFree waits, at most a minute, for a process outside the
+// benchmark that listens on the port (a test run elsewhere) to let go; the
+// run it disturbed is noisy, so this says so.
+func waitPortFree(ctx context.Context, p int) error {
+	deadline := time.Now().Add(time.Minute)
+	warned := false
+	for {
+		err := portFree(p)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		if !warned {
+			logf("warning: port %d is in use by another process; waiting (its traffic also lands in the tracer's figures)", p)
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // countRecords reads the tracer's output with the project's decoder: the
