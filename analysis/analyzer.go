@@ -23,8 +23,8 @@ type Seg struct {
 	Index uint64 // stream position; findings refer to segments by it
 	TS    uint64 // nanoseconds
 	From  int    // 0 or 1: which endpoint sent it (the timeline uses 0 = client)
-	Seq   uint32
-	Ack   uint32
+	Seq   event.Seq
+	Ack   event.Seq
 	Flags uint16
 	Len   uint32
 	Win   uint16 // as on the wire, unscaled
@@ -34,8 +34,8 @@ type Seg struct {
 func (s *Seg) has(f uint16) bool { return s.Flags&f != 0 }
 
 // end is the sequence number after the segment: SYN and FIN count one.
-func (s *Seg) end() uint32 {
-	e := s.Seq + s.Len
+func (s *Seg) end() event.Seq {
+	e := s.Seq.Add(s.Len)
 	if s.has(event.SYN | event.FIN) {
 		e++
 	}
@@ -68,19 +68,19 @@ func (r *Result) has(k Kind) bool {
 
 type unacked struct {
 	index    uint64
-	seq, end uint32
+	seq, end event.Seq
 	ts       uint64
 }
 
 // flow is one direction's analysis state, named after Wireshark's fields.
 type flow struct {
 	nextSet    bool
-	nextSeq    uint32 // highest seq + len seen (+1 for SYN/FIN)
+	nextSeq    event.Seq // highest seq + len seen (+1 for SYN/FIN)
 	nextTS     uint64
-	maxToAck   uint32 // highest contiguous seq, for ack_lost_segment
+	maxToAck   event.Seq // highest contiguous seq, for ack_lost_segment
 	maxSet     bool
 	ackSet     bool
-	lastAck    uint32
+	lastAck    event.Seq
 	lastAckTS  uint64
 	winSet     bool
 	window     uint32 // scaled
@@ -163,7 +163,7 @@ func NewConn() *Conn {
 
 // SetISN records a side's ISN learned outside the segments (the connect
 // event), so the ack-range rule can be checked even if the SYN was missed.
-func (c *Conn) SetISN(from int, isn uint32) {
+func (c *Conn) SetISN(from int, isn event.Seq) {
 	r := &c.flows[from].rules
 	if !r.isnSet {
 		r.isn, r.isnSet = isn, true
@@ -237,7 +237,7 @@ func (c *Conn) probes(s *Seg, fwd, rev *flow, r *Result) bool {
 	if r.Window == 0 && plain {
 		r.add(Finding{Kind: ZeroWindow})
 	}
-	if fwd.nextSet && seqGT(s.Seq, fwd.nextSeq) && !s.has(event.RST) {
+	if fwd.nextSet && s.Seq.GT(fwd.nextSeq) && !s.has(event.RST) {
 		r.add(Finding{Kind: PreviousSegmentNotSeen})
 	}
 	if s.Len <= 1 && fwd.nextSet && s.Seq == fwd.nextSeq-1 && plain {
@@ -247,7 +247,7 @@ func (c *Conn) probes(s *Seg, fwd, rev *flow, r *Result) bool {
 	if sameAck && r.Window != 0 && fwd.winSet && r.Window != fwd.window {
 		r.add(Finding{Kind: WindowUpdate})
 	}
-	if s.Len > 0 && plain && rev.ws != wsUnknown && rev.ackSet && rev.winSet && s.Seq+s.Len == rev.lastAck+rev.window {
+	if s.Len > 0 && plain && rev.ws != wsUnknown && rev.ackSet && rev.winSet && s.Seq.Add(s.Len) == rev.lastAck.Add(rev.window) {
 		r.add(Finding{Kind: WindowFull})
 	}
 	if sameAck && r.Window != 0 && r.Window == fwd.window && hasKind(rev.lastKinds, KeepAlive) {
@@ -271,7 +271,7 @@ func (c *Conn) acks(s *Seg, fwd, rev *flow, r *Result) {
 		!fwd.nextSet || s.Seq != fwd.nextSeq || !fwd.ackSet || s.Ack != fwd.lastAck || !s.has(event.ACK) {
 		return
 	}
-	if !rev.nextSet || !seqGT(rev.nextSeq, s.Ack) {
+	if !rev.nextSet || !rev.nextSeq.GT(s.Ack) {
 		return
 	}
 	if fwd.dupAcks < 0 {
@@ -289,10 +289,10 @@ func (c *Conn) lostAcked(s *Seg, fwd, rev *flow, r *Result) {
 	if !fwd.ackSet || s.Ack != fwd.lastAck {
 		fwd.lastNonDup, fwd.dupAcks = s.Index, 0
 	}
-	if !rev.maxSet || !seqGT(s.Ack, rev.maxToAck) {
+	if !rev.maxSet || !s.Ack.GT(rev.maxToAck) {
 		return
 	}
-	if seqGT(rev.maxToAck, rev.nextSeq) {
+	if rev.maxToAck.GT(rev.nextSeq) {
 		rev.maxToAck = rev.nextSeq
 		r.add(Finding{Kind: AckLostSegment})
 		return
@@ -309,11 +309,11 @@ func (c *Conn) retransmission(s *Seg, fwd, rev *flow, r *Result) {
 	if s.Len == 0 && !s.has(event.SYN|event.FIN) || r.has(KeepAlive) {
 		return
 	}
-	notAdvanced := fwd.nextSet && seqLT(s.Seq, fwd.nextSeq)
+	notAdvanced := fwd.nextSet && s.Seq.LT(fwd.nextSeq)
 	if s.Len > 1 && fwd.nextSet && fwd.nextSeq-1 == s.Seq {
 		notAdvanced = false // new data after a zero window probe
 	}
-	if s.Len > 0 && rev.ackSet && seqLE(s.Seq+s.Len, rev.lastAck) {
+	if s.Len > 0 && rev.ackSet && s.Seq.Add(s.Len).LE(rev.lastAck) {
 		r.add(Finding{Kind: SpuriousRetransmission})
 		r.Retransmission = true
 		return
@@ -348,7 +348,7 @@ func (c *Conn) remember(s *Seg, fwd, rev *flow, r *Result) {
 	if (s.Len > 0 || s.has(event.SYN|event.FIN)) && len(fwd.unacked) < maxUnacked {
 		fwd.unacked = append(fwd.unacked, unacked{s.Index, s.Seq, s.end(), s.TS})
 	}
-	if (!fwd.nextSet || seqGT(s.end(), fwd.nextSeq)) && !probe {
+	if (!fwd.nextSet || s.end().GT(fwd.nextSeq)) && !probe {
 		fwd.nextSeq, fwd.nextTS, fwd.nextSet = s.end(), s.TS, true
 	}
 	if (!fwd.maxSet || s.Seq == fwd.maxToAck) && !probe {
@@ -366,10 +366,10 @@ func (c *Conn) remember(s *Seg, fwd, rev *flow, r *Result) {
 }
 
 // dropAcked forgets segments wholly acknowledged by ack.
-func dropAcked(list []unacked, ack uint32) []unacked {
+func dropAcked(list []unacked, ack event.Seq) []unacked {
 	out := list[:0]
 	for _, u := range list {
-		if seqGT(u.end, ack) {
+		if u.end.GT(ack) {
 			out = append(out, u)
 		}
 	}
@@ -384,8 +384,3 @@ func hasKind(ks []Kind, k Kind) bool {
 	}
 	return false
 }
-
-// Sequence comparisons modulo 2^32 (RFC 1982 serial arithmetic).
-func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
-func seqLE(a, b uint32) bool { return int32(a-b) <= 0 }
-func seqGT(a, b uint32) bool { return int32(a-b) > 0 }

@@ -97,11 +97,14 @@ const (
 	HandshakeAcksISN                 // the client's first ACK after the SYN-ACK acknowledges the server's ISN + 1
 	DataAdvancesSeq                  // the sender's next segment after data starts at seq + len
 	AckInRange                       // an ACK lies between the peer's ISN and the peer's highest seq sent (+1 for SYN/FIN)
+	NewDataAtSndNxt                  // new data leaves at the sending socket's snd_nxt (kernel-side, TC egress)
+	AckIsRcvNxt                      // every ACK a local socket sends carries its rcv_nxt (kernel-side, TC egress)
 )
 
 var ruleNames = [...]string{"",
 	"syn-consumes-one", "fin-consumes-one", "synack-acks-client-isn",
 	"handshake-ack-acks-server-isn", "data-advances-seq", "ack-in-range",
+	"new-data-at-snd-nxt", "ack-is-rcv-nxt",
 }
 
 func (r Rule) String() string {

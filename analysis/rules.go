@@ -8,16 +8,16 @@ import (
 
 // ruleState is what the TCP rules need per direction.
 type ruleState struct {
-	isn    uint32
+	isn    event.Seq
 	isnSet bool // from this side's SYN, or the connect event
 
-	next     uint32 // where this side's next new segment must start
+	next     event.Seq // where this side's next new segment must start
 	nextSet  bool
 	nextRule Rule   // which rule a wrong start breaks
 	nextFrom uint64 // the segment that set next
 	nextSeen bool   // a segment already started at next
 
-	maxEnd uint32 // highest seq + len (+1 for SYN/FIN) ever sent
+	maxEnd event.Seq // highest seq + len (+1 for SYN/FIN) ever sent
 	maxSet bool
 
 	awaitHandshakeAck bool // the peer sent its SYN-ACK; this side's first ACK must ack it
@@ -43,16 +43,16 @@ const maxHoles = 8
 
 // hole is sequence space [from, to) skipped by the segment after #after.
 type hole struct {
-	from, to uint32
+	from, to event.Seq
 	after    uint64 // the segment that set next
 	at       uint64 // the segment that skipped it
 	rule     Rule
 }
 
-type start struct{ seq, ack uint32 }
+type start struct{ seq, ack event.Seq }
 
 // rel renders a sequence number relative to the side's ISN when known.
-func (rs *ruleState) rel(v uint32) string {
+func (rs *ruleState) rel(v event.Seq) string {
 	if rs.isnSet {
 		return fmt.Sprintf("%d (rel)", v-rs.isn)
 	}
@@ -69,9 +69,9 @@ func (c *Conn) checkRules(s *Seg, fwd, rev *flow, r *Result) {
 	if s.has(event.ACK) && !handshakeBroken {
 		c.ackRange(s, p, r)
 	}
-	if !f.maxSet || seqGT(s.end(), f.maxEnd) {
+	if !f.maxSet || s.end().GT(f.maxEnd) {
 		f.maxEnd, f.maxSet, f.ackUnknown = s.end(), true, false
-	} else if f.ackUnknown && s.Len == 0 && !s.has(event.SYN|event.FIN|event.RST) && !seqLT(s.Seq, f.maxEnd) {
+	} else if f.ackUnknown && s.Len == 0 && !s.has(event.SYN|event.FIN|event.RST) && !s.Seq.LT(f.maxEnd) {
 		f.ackUnknown = false // a pure ACK carries the sender's snd_nxt
 	}
 }
@@ -117,7 +117,7 @@ func (c *Conn) continuity(s *Seg, f *ruleState, r *Result) {
 	}
 	if f.nextSet && !c.repeats(s, f) && s.Seq != f.next {
 		switch {
-		case seqGT(s.Seq, f.next):
+		case s.Seq.GT(f.next):
 			f.openHole(hole{from: f.next, to: s.Seq, after: f.nextFrom, at: s.Index, rule: f.nextRule})
 		case !f.sentBefore(s):
 			r.Violations = append(r.Violations, Violation{f.nextRule, s.Index,
@@ -132,7 +132,7 @@ func (c *Conn) continuity(s *Seg, f *ruleState, r *Result) {
 	if s.Len == 0 && !s.has(event.SYN|event.FIN) {
 		return
 	}
-	if !f.nextSet || seqGT(s.end(), f.next) {
+	if !f.nextSet || s.end().GT(f.next) {
 		if !s.has(event.SYN) {
 			f.starts[f.nstart%len(f.starts)] = start{s.Seq, s.Ack}
 			f.nstart++
@@ -156,7 +156,7 @@ func (f *ruleState) sentBefore(s *Seg) bool {
 		return false
 	}
 	for i := 0; i < min(f.nstart, len(f.starts)); i++ {
-		if st := f.starts[i]; st.seq == s.Seq && seqLE(s.Ack, st.ack) {
+		if st := f.starts[i]; st.seq == s.Seq && s.Ack.LE(st.ack) {
 			return true
 		}
 	}
@@ -175,14 +175,14 @@ func (f *ruleState) openHole(h hole) {
 }
 
 // fillHoles removes the part of every hole that [from, to) covers.
-func (f *ruleState) fillHoles(from, to uint32) {
+func (f *ruleState) fillHoles(from, to event.Seq) {
 	out := 0
 	for _, h := range f.holes[:f.nholes] {
 		switch {
-		case !seqGT(to, h.from) || !seqLT(from, h.to): // no overlap
-		case !seqGT(from, h.from) && !seqLT(to, h.to): // covered
+		case !to.GT(h.from) || !from.LT(h.to): // no overlap
+		case !from.GT(h.from) && !to.LT(h.to): // covered
 			continue
-		case seqGT(from, h.from) && seqLT(to, h.to): // a piece in the middle
+		case from.GT(h.from) && to.LT(h.to): // a piece in the middle
 			if f.nholes+1 <= maxHoles {
 				f.holes[out] = hole{h.from, from, h.after, h.at, h.rule}
 				out++
@@ -190,7 +190,7 @@ func (f *ruleState) fillHoles(from, to uint32) {
 			} else {
 				h.to = from
 			}
-		case seqGT(from, h.from):
+		case from.GT(h.from):
 			h.to = from
 		default:
 			h.from = to
@@ -209,7 +209,7 @@ func (c *Conn) Finish() []Violation {
 	for i := range c.flows {
 		f, peer := &c.flows[i].rules, &c.flows[1-i]
 		for _, h := range f.holes[:f.nholes] {
-			if peer.ackSet && seqGT(peer.lastAck, h.from) {
+			if peer.ackSet && peer.lastAck.GT(h.from) {
 				continue
 			}
 			out = append(out, Violation{h.rule, h.at,
@@ -224,7 +224,7 @@ func (c *Conn) Finish() []Violation {
 // retransmission of sequence space already sent, or a keep-alive (after
 // data, or once the segment after a SYN or FIN started where it should).
 func (c *Conn) repeats(s *Seg, f *ruleState) bool {
-	if (s.Len > 0 || s.has(event.SYN|event.FIN)) && seqLT(s.Seq, f.next) {
+	if (s.Len > 0 || s.has(event.SYN|event.FIN)) && s.Seq.LT(f.next) {
 		return true
 	}
 	plain := !s.has(event.SYN | event.FIN)
@@ -239,12 +239,12 @@ func (c *Conn) ackRange(s *Seg, p *ruleState, r *Result) {
 	if !known && p.isnSet {
 		upper, known = p.isn+1, true
 	}
-	if known && seqGT(s.Ack, upper) && !p.ackUnknown {
+	if known && s.Ack.GT(upper) && !p.ackUnknown {
 		r.Violations = append(r.Violations, Violation{AckInRange, s.Index,
 			fmt.Sprintf("ack %s beyond the peer's highest %s", p.rel(s.Ack), p.rel(upper))})
 		return
 	}
-	if p.isnSet && seqLT(s.Ack, p.isn) {
+	if p.isnSet && s.Ack.LT(p.isn) {
 		r.Violations = append(r.Violations, Violation{AckInRange, s.Index,
 			fmt.Sprintf("ack %s before the peer's ISN", p.rel(s.Ack))})
 	}

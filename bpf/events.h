@@ -12,6 +12,7 @@ enum record_type {
 	REC_RCV_STATE = 5,
 	REC_RETRANSMIT = 6,
 	REC_RESET = 7,
+	REC_DROP = 9, /* 8 is user space's lost report */
 };
 
 enum pid_src {
@@ -60,6 +61,37 @@ enum seg_point {
 	POINT_XMIT = 1, /* net:net_dev_start_xmit: handed to the driver, after qdisc and software GSO */
 };
 
+/* The sending socket's state when a segment left (TC egress) or when the
+ * kernel retransmitted (tcp_retransmit_skb): tcp_sock and
+ * inet_connection_sock fields as the kernel holds them, read through BTF.
+ * valid is 0 when the skb had no full TCP socket (a SYN-ACK from a request
+ * socket, a RST from the control socket, forwarded traffic). */
+struct sender_state {
+	__u32 snd_una;
+	__u32 snd_nxt;
+	__u32 rcv_nxt;
+	__u32 snd_wnd;
+	__u32 snd_cwnd;
+	__u32 ssthresh;
+	__u32 srtt_us; /* smoothed RTT << 3, as tcp_sock keeps it */
+	__u32 mdev_us;
+	__u32 rttvar_us;
+	__u32 rto_us; /* icsk_rto converted from jiffies; 0 if CONFIG_HZ is unknown */
+	__u32 packets_out;
+	__u32 retrans_out;
+	__u32 lost_out;
+	__u32 sacked_out;
+	__u32 delivered;
+	__u32 total_retrans;
+	__u32 dsack_dups;
+	__u32 tlp_high_seq;
+	__u32 mss;
+	__u8 ca_state;    /* icsk_ca_state: TCP_CA_Open .. TCP_CA_Loss */
+	__u8 retransmits; /* icsk_retransmits: RTOs without progress */
+	__u8 backoff;     /* icsk_backoff */
+	__u8 valid;
+};
+
 struct segment_event {
 	struct rec_hdr hdr;
 	__u32 ifindex;
@@ -80,6 +112,7 @@ struct segment_event {
 	__u8 opt_mask;
 	__u8 nsack;
 	__u8 point; /* enum seg_point */
+	struct sender_state sender; /* TC egress only */
 };
 
 struct connect_event {
@@ -104,6 +137,8 @@ struct state_event {
 	__u16 flags;
 	__u8 old_state;
 	__u8 new_state;
+	__u32 _pad;
+	struct sender_state sender; /* REC_STATE: the socket as it changed state */
 };
 
 /* REC_RETRANSMIT and REC_RESET. */
@@ -115,6 +150,23 @@ struct sock_event {
 	__u8 state;
 	__u8 reason;
 	__u8 _pad[2];
+	__u32 _pad3;
+	struct sender_state sender; /* REC_RETRANSMIT: the socket as it retransmits */
+};
+
+/* REC_DROP: skb:kfree_skb freed a TCP segment that passes the filters.
+ * The tuple is the packet's (source first), as on a segment record. */
+struct drop_event {
+	struct rec_hdr hdr;
+	__u64 location; /* the caller that freed it: a kernel text address */
+	__u32 reason;   /* enum skb_drop_reason of the running kernel */
+	__u32 ifindex;
+	__u32 seq;
+	__u32 ack;
+	__u32 len;
+	__u16 flags;
+	__u8 has_reason; /* 0: the tracepoint has no reason argument (before 5.17) */
+	__u8 _pad;
 };
 
 /* The counters map's value. */
@@ -135,6 +187,7 @@ union record {
 	struct connect_event connect;
 	struct state_event state;
 	struct sock_event sock;
+	struct drop_event drop;
 };
 
 #endif

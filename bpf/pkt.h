@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "track.h"
+#include "sender.h"
 
 #define TCP_MAX_OPTS 40
 #define TCP_HDR_MIN 20
@@ -310,6 +311,8 @@ static __always_inline void emit_segment(const struct pkt *p, bool tc, const str
 	e->hdr_len = doff;
 	e->len = l3->l4_end - l3->l4_off - doff;
 	load_options(p, tc, e, l3->l4_off, doff - TCP_HDR_MIN);
+	if (tc && p->egress)
+		sender_from_skb(p->skb, &e->sender);
 	submit(e);
 }
 

@@ -6,6 +6,7 @@
 
 #include "common.h"
 #include "track.h"
+#include "sender.h"
 
 /* Record the current task as the owner of sk. Called only in process
  * context (connect, listen, accept, send/recv). */
@@ -232,6 +233,7 @@ static __always_inline void on_state(const struct sock *sk, int oldstate, int ne
 	sock_proc(sk, &s.proc);
 	if (!pid_ok(&s.proc))
 		return;
+	sender_from_sock(sk, &s.sender); /* only for sockets that pass the filters */
 	if (s.proc.src == PID_OWNER)
 		track_full(&h);
 	if (oldstate == TCP_SYN_RECV)
@@ -346,6 +348,8 @@ static __always_inline void emit_sock_event(const struct sock *sk, struct rec_hd
 	e->len = len;
 	e->state = sk ? BPF_CORE_READ(sk, __sk_common.skc_state) : 0;
 	e->reason = reason;
+	if (sk && type == REC_RETRANSMIT)
+		sender_from_sock(sk, &e->sender);
 	submit(e);
 }
 

@@ -6,6 +6,7 @@
 #include "tc.h"
 #include "xmit.h"
 #include "sock.h"
+#include "drop.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -61,6 +62,23 @@ int BPF_PROG(tp_receive_reset, const struct sock *sk)
 	struct rec_hdr h = {};
 
 	emit_sock_event(sk, &h, REC_RESET, 0, 0, RESET_RECEIVED, bpf_get_socket_cookie((void *)sk));
+	return 0;
+}
+
+/* Drops. The reason argument exists from 5.17; the loader picks the
+ * program whose arguments the kernel's tracepoint has. */
+
+SEC("tp_btf/kfree_skb")
+int tp_kfree_skb(__u64 *ctx)
+{
+	on_kfree_skb((const struct sk_buff *)ctx[0], ctx[1], (__u32)ctx[2], true);
+	return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int tp_kfree_skb_noreason(__u64 *ctx)
+{
+	on_kfree_skb((const struct sk_buff *)ctx[0], ctx[1], 0, false);
 	return 0;
 }
 

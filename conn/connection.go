@@ -6,13 +6,6 @@ import (
 	"tcptracer/event"
 )
 
-// Kernel TCP state numbers used here (see event.StateName).
-const (
-	stateSynSent = 2
-	stateClose   = 7
-	stateListen  = 10
-)
-
 type owner struct {
 	pid, tgid, uid uint32
 	comm           string
@@ -22,14 +15,46 @@ type owner struct {
 // side is what the tracker knows about one end of a connection.
 type side struct {
 	ep       endpoint
-	isn      uint32
-	hasISN   bool
-	finEnd   uint32 // sequence number just after this side's FIN
+	role     event.Side
+	base     event.Seq // base of this side's relative numbers, when from is set
+	from     base
+	finEnd   event.Seq // sequence number just after this side's FIN
 	finSent  bool
 	finAcked bool
 	closed   bool // this end's socket went to CLOSE
 	local    bool // a socket event came from this end: it is on this host
 	owner    owner
+}
+
+// base says where a side's relative-number base came from.
+type base uint8
+
+const (
+	baseNone    base = iota
+	baseSYN          // the side's SYN (or SYN-ACK): its ISN
+	baseConnect      // the connect event's ISN
+	baseKernel       // the kernel's snd_una or rcv_nxt, minus one, from a state or rcv_state event
+	baseSegment      // the side's first seq (or the peer's first ack), minus one, as Wireshark does
+)
+
+// derived says the base is not an ISN the side announced.
+func (b base) derived() bool { return b == baseKernel || b == baseSegment }
+
+// announced says the side's ISN is known: from its SYN or connect.
+func (s *side) announced() bool { return s.from == baseSYN || s.from == baseConnect }
+
+// learnISN sets the base from an announced ISN; it replaces a derived base.
+func (s *side) learnISN(isn uint32, from base) {
+	if !s.announced() {
+		s.base, s.from = event.Seq(isn), from
+	}
+}
+
+// derive sets a derived base, one before n, when no base is known.
+func (s *side) derive(n uint32, from base) {
+	if s.from == baseNone {
+		s.base, s.from = event.Seq(n)-1, from
+	}
 }
 
 type connection struct {
@@ -40,10 +65,14 @@ type connection struct {
 	pending bool
 	sides   [2]side
 	nonSYN  bool // a segment without SYN was seen: the handshake is over
-	ended   bool
-	endTS   uint64
-	cookies [maxCookies]uint64
-	ncookie int
+	// rolesSet says sides[].role is decided (on the connection's first
+	// event); rolesGuessed that no opening told it.
+	rolesSet     bool
+	rolesGuessed bool
+	ended        bool
+	endTS        uint64
+	cookies      [maxCookies]uint64
+	ncookie      int
 
 	prev, next   *connection // in Tracker.live
 	eprev, enext *connection // in Tracker.ended
@@ -59,21 +88,81 @@ func (c *connection) sideOf(e endpoint) *side {
 	return nil
 }
 
-// relNumbers sets SeqRel from the sender's ISN and, for an ACK, AckRel
-// from the receiver's. Unknown ISNs leave the Has flags false.
-func (c *connection) relNumbers(ev *event.Event, sender, receiver endpoint) {
-	if c == nil {
+func (c *connection) peerOf(s *side) *side {
+	if s == &c.sides[0] {
+		return &c.sides[1]
+	}
+	return &c.sides[0]
+}
+
+// relNumbers sets SeqRel from the sender's base and, for an ACK, AckRel
+// from the receiver's. Unknown bases leave the Has flags false.
+func relNumbers(ev *event.Event, sender, receiver *side) {
+	if sender != nil && sender.from != baseNone {
+		ev.SeqRel, ev.HasSeqRel = uint32(event.Seq(ev.Seq)-sender.base), true
+		ev.RelDerived = sender.from.derived()
+	}
+	if ev.Flags&event.ACK == 0 || receiver == nil || receiver.from == baseNone {
 		return
 	}
-	if s := c.sideOf(sender); s != nil && s.hasISN {
-		ev.SeqRel, ev.HasSeqRel = ev.Seq-s.isn, true
+	ev.AckRel, ev.HasAckRel = uint32(event.Seq(ev.Ack)-receiver.base), true
+	ev.RelDerived = ev.RelDerived || receiver.from.derived()
+}
+
+// publishSide tells the event which end its source is, deciding the roles
+// on the connection's first event.
+func (c *connection) publishSide(ev *event.Event, src, dst endpoint) {
+	if !c.rolesSet {
+		c.setRoles(ev, src, dst)
 	}
-	if ev.Flags&event.ACK == 0 {
-		return
+	ev.RolesGuessed = c.rolesGuessed
+	if s := c.sideOf(src); s != nil {
+		ev.Side = s.role
+	} else if d := c.sideOf(dst); d != nil {
+		ev.Side = d.role.Peer()
 	}
-	if r := c.sideOf(receiver); r != nil && r.hasISN {
-		ev.AckRel, ev.HasAckRel = ev.Ack-r.isn, true
+}
+
+// setRoles decides client and server from the connection's first event:
+// the opening when it is one (SYN, SYN-ACK, connect, SYN_SENT, a
+// listener's SYN_RECV), else a guess.
+func (c *connection) setRoles(ev *event.Event, src, dst endpoint) {
+	client := src
+	syn := ev.Type == event.TypeSegment && ev.Flags&event.SYN != 0
+	switch {
+	case syn && ev.Flags&event.ACK == 0, ev.Type == event.TypeConnect:
+	case syn:
+		client = dst
+	case ev.Type == event.TypeState && ev.NewState == event.StateSynSent:
+	case ev.Type == event.TypeState && ev.OldState == event.StateListen:
+		client = dst
+	default:
+		client = guessClient(src, dst)
+		c.rolesGuessed = true
 	}
+	c.rolesSet = true
+	for i := range c.sides {
+		c.sides[i].role = event.Server
+		if c.sides[i].ep == client {
+			c.sides[i].role = event.Client
+		}
+	}
+	if c.sides[0].role == c.sides[1].role { // client is not one of the ends (pending, unspecified address)
+		c.sides[0].role, c.sides[1].role = event.Client, event.Server
+		if c.sideOf(dst) == &c.sides[0] {
+			c.sides[0].role, c.sides[1].role = event.Server, event.Client
+		}
+	}
+}
+
+// guessClient picks the server as the endpoint with a port below the
+// ephemeral range when only one has one, else the first sender is the client.
+func guessClient(src, dst endpoint) endpoint {
+	const ephemeral = 32768
+	if src.port < ephemeral && dst.port >= ephemeral {
+		return dst
+	}
+	return src
 }
 
 // attribute gives a segment the owner of the socket that observed it
@@ -135,7 +224,7 @@ func (t *Tracker) resolve(ev *event.Event, fam uint8, src, dst endpoint) *connec
 // socket. A listening socket's cookie does not: it handles the SYNs of
 // every connection to its port.
 func connCookie(ev *event.Event) uint64 {
-	if ev.Type != event.TypeConnect && (ev.OldState == stateListen || ev.NewState == stateListen) {
+	if ev.Type != event.TypeConnect && (ev.OldState == event.StateListen || ev.NewState == event.StateListen) {
 		return 0
 	}
 	return ev.Cookie
@@ -155,11 +244,11 @@ func startsGeneration(c *connection, ev *event.Event, src, dst endpoint) bool {
 		}
 		return c.ended || newISN(c.sideOf(sender), ev.Seq, c.nonSYN)
 	case event.TypeState:
-		if ev.NewState != stateSynSent {
+		if ev.NewState != event.StateSynSent {
 			return false
 		}
 		s := c.sideOf(src)
-		return c.ended || (s != nil && s.hasISN)
+		return c.ended || (s != nil && s.announced())
 	case event.TypeConnect:
 		return ev.Ret == 0 && newISN(c.sideOf(src), ev.ISN, false)
 	}
@@ -173,8 +262,8 @@ func newISN(s *side, isn uint32, pastHandshake bool) bool {
 	if s == nil {
 		return false
 	}
-	if s.hasISN {
-		return s.isn != isn
+	if s.announced() {
+		return s.base != event.Seq(isn)
 	}
 	return pastHandshake
 }

@@ -1,8 +1,25 @@
-// Package conn annotates the tracer's event stream in place: a running
-// index, a stable connection id, Wireshark-style relative Seq/Ack, loopback
-// duplicate marking, interface names and the owning process of each segment.
-// It is pure Go and keeps bounded state, so it can run on a busy host for as
-// long as the tracer does.
+// Package conn is the one connection model. It annotates the tracer's
+// event stream in place: a running index, a stable connection id, which
+// end is client and which server (and whether that was guessed),
+// Wireshark-style relative Seq/Ack, loopback duplicate marking, interface
+// names and the owning process of each segment. Later stages (timeline,
+// analysis, report, output) read these annotations and recompute none of
+// them. It is pure Go and keeps bounded state, so it can run on a busy host
+// for as long as the tracer does.
+//
+// Roles are decided on a connection's first event: the sender of a SYN,
+// the caller of connect and a socket going to SYN_SENT are the client; a
+// SYN-ACK's sender and a listener's child the server. Otherwise (traced
+// from the middle) the end with a port below 32768 is the server when only
+// one has one, else the first sender is the client, and the roles are
+// marked guessed.
+//
+// Relative numbers count from each side's ISN, learned from its SYN or
+// the connect event. When both were missed the base is derived, and the
+// events say so: from the kernel's snd_una and rcv_nxt in a state or
+// rcv_state event (each is relative 1), else from the first seq seen (or
+// the peer's first ack), which is then relative 1, as Wireshark does. An
+// ISN learned later replaces a derived base.
 //
 // A connection is found by socket cookie first, then by family and the
 // sorted pair of endpoints (IPv4-mapped addresses unmapped). A socket seen
@@ -66,7 +83,8 @@ type Tracker struct {
 	grace    uint64
 	maxConns int
 
-	twins twinTable
+	twins  twinTable
+	recent recentTable // the last segment observations, for drops
 }
 
 // NewTracker returns a Tracker that names interfaces with ifname (it may be
@@ -84,13 +102,15 @@ func NewTracker(ifname func(ifindex uint32) string) *Tracker {
 	}
 }
 
-// Annotate fills ev's annotations (Index, Conn, SeqRel/AckRel, Wire, TwinOf, Iface
-// and, for segments, the owning process) and updates the tracker's state.
+// Annotate fills ev's annotations (Index, Conn, Side, RolesGuessed,
+// SeqRel/AckRel, RelDerived, Wire, TwinOf, Iface and, for segments, the
+// owning process) and updates the tracker's state.
 func (t *Tracker) Annotate(ev *event.Event) {
 	t.index++
 	ev.Index = t.index
 	ev.Conn, ev.TwinOf, ev.Wire = 0, 0, false
-	ev.SeqRel, ev.AckRel, ev.HasSeqRel, ev.HasAckRel = 0, 0, false, false
+	ev.Side, ev.RolesGuessed = event.Client, false
+	ev.SeqRel, ev.AckRel, ev.HasSeqRel, ev.HasAckRel, ev.RelDerived = 0, 0, false, false, false
 	if ev.TS > t.now {
 		t.now = ev.TS
 	}
@@ -103,13 +123,17 @@ func (t *Tracker) Annotate(ev *event.Event) {
 	if c != nil {
 		ev.Conn = c.id
 		t.live.moveToFront(c)
-		if ev.Type != event.TypeSegment {
+		if ev.Type != event.TypeSegment && ev.Type != event.TypeDrop {
 			c.markLocal(src)
 		}
+		c.publishSide(ev, src, dst)
 	}
 	switch ev.Type {
 	case event.TypeSegment:
 		t.segment(ev, c, src, dst)
+		t.recent.add(ev, src)
+	case event.TypeDrop:
+		t.dropped(ev, c, src, dst)
 	case event.TypeRcvState:
 		t.rcvState(ev, c, src, dst)
 	case event.TypeConnect:
@@ -118,7 +142,9 @@ func (t *Tracker) Annotate(ev *event.Event) {
 		t.state(ev, c, src)
 	case event.TypeRetransmit:
 		t.recordOwner(ev, c, src)
-		c.relNumbers(ev, src, dst)
+		if c != nil {
+			relNumbers(ev, c.sideOf(src), c.sideOf(dst))
+		}
 	case event.TypeReset:
 		t.recordOwner(ev, c, src)
 		t.end(c)
@@ -129,8 +155,15 @@ func (t *Tracker) segment(ev *event.Event, c *connection, src, dst endpoint) {
 	t.setIface(ev)
 	t.pairTwin(ev)
 	if c != nil {
-		t.track(c, ev, src, dst)
-		c.relNumbers(ev, src, dst)
+		s, r := c.sideOf(src), c.sideOf(dst)
+		t.track(c, ev, s, r)
+		if s != nil && r != nil {
+			s.derive(ev.Seq, baseSegment)
+			if ev.Flags&event.ACK != 0 {
+				r.derive(ev.Ack, baseSegment)
+			}
+		}
+		relNumbers(ev, s, r)
 	}
 	local := dst
 	if ev.Dir == event.Egress {
@@ -144,10 +177,13 @@ func (t *Tracker) segment(ev *event.Event, c *connection, src, dst endpoint) {
 // remote end.
 func (t *Tracker) rcvState(ev *event.Event, c *connection, local, remote endpoint) {
 	t.recordOwner(ev, c, local)
-	if c != nil {
-		t.track(c, ev, remote, local)
+	if c == nil {
+		return
 	}
-	c.relNumbers(ev, remote, local)
+	l, r := c.sideOf(local), c.sideOf(remote)
+	kernelBase(ev, l, r)
+	t.track(c, ev, r, l)
+	relNumbers(ev, r, l)
 }
 
 func (t *Tracker) connect(ev *event.Event, c *connection, local endpoint) {
@@ -155,51 +191,68 @@ func (t *Tracker) connect(ev *event.Event, c *connection, local endpoint) {
 	if c == nil || ev.Ret != 0 {
 		return
 	}
-	if s := c.sideOf(local); s != nil && !s.hasISN {
-		s.isn, s.hasISN = ev.ISN, true
+	if s := c.sideOf(local); s != nil {
+		s.learnISN(ev.ISN, baseConnect)
 	}
 }
 
 // state ends the connection when its sockets have gone to CLOSE: both of
 // them, or the only one on this host (the peer never produced a socket
-// event), or a connecting socket that never got a port.
+// event), or a connecting socket that never got a port. Before that, it
+// gives a connection traced from the middle its bases from the kernel.
 func (t *Tracker) state(ev *event.Event, c *connection, local endpoint) {
 	t.recordOwner(ev, c, local)
-	if c == nil || ev.NewState != stateClose {
+	if c == nil {
 		return
 	}
 	s := c.sideOf(local)
 	if s == nil {
 		return
 	}
-	s.closed = true
-	peer := &c.sides[0]
-	if peer == s {
-		peer = &c.sides[1]
+	kernelBase(ev, s, c.peerOf(s))
+	if ev.NewState != event.StateClose {
+		return
 	}
+	s.closed = true
+	peer := c.peerOf(s)
 	if peer.closed || !peer.local || c.pending {
 		t.end(c)
 	}
 }
 
+// kernelBase derives bases from the kernel's view of a socket (local)
+// when tracing started mid-connection and no segment of that direction
+// was seen yet: snd_una is the local side's relative 1 (as after a SYN),
+// rcv_nxt the peer's. A socket still in its handshake gives nothing: the
+// handshake will give the real ISNs.
+func kernelBase(ev *event.Event, local, peer *side) {
+	switch ev.OldState {
+	case 0, event.StateClose, event.StateListen, event.StateSynSent:
+		return
+	}
+	if local != nil && ev.SndUna != 0 {
+		local.derive(ev.SndUna, baseKernel)
+	}
+	if peer != nil && ev.RcvNxt != 0 {
+		peer.derive(ev.RcvNxt, baseKernel)
+	}
+}
+
 // track learns ISNs and notices the end of the connection from one segment
-// sent by sender to receiver.
-func (t *Tracker) track(c *connection, ev *event.Event, sender, receiver endpoint) {
-	s, r := c.sideOf(sender), c.sideOf(receiver)
+// sent by s to r.
+func (t *Tracker) track(c *connection, ev *event.Event, s, r *side) {
 	if s == nil || r == nil {
 		return
 	}
 	if ev.Flags&event.SYN != 0 {
-		if !s.hasISN {
-			s.isn, s.hasISN = ev.Seq, true
-		}
+		s.learnISN(ev.Seq, baseSYN)
 	} else {
 		c.nonSYN = true
 	}
 	if ev.Flags&event.FIN != 0 && !s.finSent {
-		s.finEnd, s.finSent = ev.Seq+ev.Len+1, true
+		s.finEnd, s.finSent = event.Seq(ev.Seq).Add(ev.Len+1), true
 	}
-	if ev.Flags&event.ACK != 0 && r.finSent && seqGE(ev.Ack, r.finEnd) {
+	if ev.Flags&event.ACK != 0 && r.finSent && event.Seq(ev.Ack).GE(r.finEnd) {
 		r.finAcked = true
 	}
 	if ev.Flags&event.RST != 0 || (s.finAcked && r.finAcked) {
@@ -261,9 +314,6 @@ func endpoints(ev *event.Event) (src, dst endpoint, fam uint8) {
 	}
 	return src, dst, fam
 }
-
-// seqGE compares sequence numbers modulo 2^32 (RFC 1982 style).
-func seqGE(a, b uint32) bool { return int32(a-b) >= 0 }
 
 type endpoint struct {
 	addr netip.Addr

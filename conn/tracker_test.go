@@ -113,6 +113,9 @@ func describe(ev *event.Event) string {
 	switch ev.Type {
 	case event.TypeSegment, event.TypeRcvState, event.TypeRetransmit:
 		fmt.Fprintf(&b, " seq=%s ack=%s", rel(ev.HasSeqRel, ev.SeqRel), rel(ev.HasAckRel, ev.AckRel))
+		if ev.RelDerived {
+			b.WriteString(" derived")
+		}
 	}
 	if ev.Type == event.TypeSegment {
 		fmt.Fprintf(&b, " %s", ev.Iface)
@@ -184,11 +187,16 @@ func TestAnnotate(t *testing.T) {
 			[][]event.Event{wire(srv, cli, 5004, 1004, ack, 0)},
 			[][]event.Event{wire(cli, srv, 1000, 0, syn, 0)}),
 		want: []string{
-			"1 c1 segment seq=- ack=- lo", "2 c1 segment seq=- ack=- lo twin=1",
-			"3 c1 segment seq=- ack=- lo", "4 c1 segment seq=- ack=- lo twin=3",
-			"5 c1 segment seq=- ack=- lo", "6 c1 segment seq=- ack=- lo twin=5",
-			"7 c1 segment seq=- ack=- lo", "8 c1 segment seq=- ack=- lo twin=7",
-			"9 c2 segment seq=0 ack=- lo", "10 c2 segment seq=0 ack=- lo twin=9",
+			"1 c1 segment seq=1 ack=1 derived lo",
+			"2 c1 segment seq=1 ack=1 derived lo twin=1",
+			"3 c1 segment seq=1 ack=2 derived lo",
+			"4 c1 segment seq=1 ack=2 derived lo twin=3",
+			"5 c1 segment seq=0 ack=1 derived lo",
+			"6 c1 segment seq=0 ack=1 derived lo twin=5",
+			"7 c1 segment seq=2 ack=1 derived lo",
+			"8 c1 segment seq=2 ack=1 derived lo twin=7",
+			"9 c2 segment seq=0 ack=- lo",
+			"10 c2 segment seq=0 ack=- lo twin=9",
 		},
 	}, {
 		name: "port reuse: SYN with another ISN on a live tuple",
@@ -207,16 +215,19 @@ func TestAnnotate(t *testing.T) {
 			"9 c2 segment seq=0 ack=1 lo", "10 c2 segment seq=0 ack=1 lo twin=9",
 		},
 	}, {
-		name: "mid-connection start has no relative numbers until a new SYN",
+		name: "mid-connection start has derived relative numbers until a new SYN",
 		events: [][]event.Event{
 			wire(cli, srv, 123456, 654321, psh|ack, 2),
 			wire(srv, cli, 654321, 123458, ack, 0),
 			wire(cli, srv, 1000, 0, syn, 0),
 		},
 		want: []string{
-			"1 c1 segment seq=- ack=- lo", "2 c1 segment seq=- ack=- lo twin=1",
-			"3 c1 segment seq=- ack=- lo", "4 c1 segment seq=- ack=- lo twin=3",
-			"5 c2 segment seq=0 ack=- lo", "6 c2 segment seq=0 ack=- lo twin=5",
+			"1 c1 segment seq=1 ack=1 derived lo",
+			"2 c1 segment seq=1 ack=1 derived lo twin=1",
+			"3 c1 segment seq=1 ack=3 derived lo",
+			"4 c1 segment seq=1 ack=3 derived lo twin=3",
+			"5 c2 segment seq=0 ack=- lo",
+			"6 c2 segment seq=0 ack=- lo twin=5",
 		},
 	}, {
 		name: "RST ends the connection",
@@ -227,7 +238,7 @@ func TestAnnotate(t *testing.T) {
 		},
 		want: []string{
 			"1 c1 segment seq=0 ack=- if2",
-			"2 c1 segment seq=- ack=1 if2",
+			"2 c1 segment seq=1 ack=1 derived if2",
 			"3 c2 segment seq=0 ack=- if2",
 		},
 	}, {
@@ -247,7 +258,7 @@ func TestAnnotate(t *testing.T) {
 			"3 c1 state",
 			"4 c1 segment seq=0 ack=- if2",
 			"5 c1 state",
-			"6 c1 segment seq=1 ack=- if2", // a late segment keeps the old id
+			"6 c1 segment seq=1 ack=1 derived if2",
 			"7 c2 segment seq=0 ack=- if2",
 		},
 	}, {
@@ -300,13 +311,13 @@ func TestAnnotate(t *testing.T) {
 			seg(lo, event.Ingress, cli, srv, 1, 1, ack, 10), // no egress left to match
 		}},
 		want: []string{
-			"1 c1 segment seq=- ack=- lo",
-			"2 c1 segment seq=- ack=- lo",
-			"3 c1 segment seq=- ack=- lo",
-			"4 c1 segment seq=- ack=- lo twin=1",
-			"5 c1 segment seq=- ack=- lo twin=2",
-			"6 c1 segment seq=- ack=- lo twin=3",
-			"7 c1 segment seq=- ack=- lo",
+			"1 c1 segment seq=1 ack=1 derived lo",
+			"2 c1 segment seq=11 ack=1 derived lo",
+			"3 c1 segment seq=1 ack=1 derived lo",
+			"4 c1 segment seq=1 ack=1 derived lo twin=1",
+			"5 c1 segment seq=11 ack=1 derived lo twin=2",
+			"6 c1 segment seq=1 ack=1 derived lo twin=3",
+			"7 c1 segment seq=1 ack=1 derived lo",
 		},
 	}, {
 		name: "cookie: SYN_SENT before the port is chosen, then a dual-stack view",
@@ -356,7 +367,7 @@ func TestAnnotate(t *testing.T) {
 			"2 c2 segment seq=0 ack=- if2",
 			"3 c2 retransmit seq=0 ack=-",
 			"4 c2 state",
-			"5 c2 segment seq=1 ack=- if2 pid=42/client",
+			"5 c2 segment seq=1 ack=1 derived if2 pid=42/client",
 		},
 	}, {
 		name: "connect ISN gives relative numbers without the SYN",
@@ -367,8 +378,8 @@ func TestAnnotate(t *testing.T) {
 		},
 		want: []string{
 			"1 c1 connect",
-			"2 c1 segment seq=1 ack=- if2 pid=42/client",
-			"3 c1 segment seq=- ack=3 if2",
+			"2 c1 segment seq=1 ack=1 derived if2 pid=42/client",
+			"3 c1 segment seq=1 ack=3 derived if2",
 		},
 	}, {
 		name: "owner attribution follows the local socket of each observation",

@@ -19,9 +19,10 @@ const (
 	TypeRetransmit                 // tcp:tcp_retransmit_skb: the kernel retransmitted a segment
 	TypeReset                      // tcp:tcp_send_reset / tcp_receive_reset
 	TypeLost                       // ring buffer reservations failed since the last report
+	TypeDrop                       // skb:kfree_skb: the kernel dropped a segment, with its reason
 )
 
-var typeNames = [...]string{"", "start", "segment", "connect", "state", "rcv_state", "retransmit", "reset", "lost"}
+var typeNames = [...]string{"", "start", "segment", "connect", "state", "rcv_state", "retransmit", "reset", "lost", "drop"}
 
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
@@ -31,10 +32,14 @@ func (t Type) String() string {
 }
 
 // ParseType is the inverse of Type.String; it returns 0 for an unknown name.
-func ParseType(s string) Type {
-	for i, n := range typeNames {
-		if i > 0 && n == s {
-			return Type(i)
+func ParseType(s string) Type { return Type(lookup(typeNames[:], s)) }
+
+// lookup returns the position of name in a table whose entry 0 stands for
+// none, or 0 when it is not there.
+func lookup(table []string, name string) int {
+	for i, n := range table {
+		if i > 0 && n == name {
+			return i
 		}
 	}
 	return 0
@@ -81,22 +86,6 @@ func ParsePoint(s string) (Point, bool) {
 	return 0, false
 }
 
-// TCP header flag bits, as in the 9-bit flags field (NS is bit 8).
-const (
-	FIN uint16 = 1 << iota
-	SYN
-	RST
-	PSH
-	ACK
-	URG
-	ECE
-	CWR
-	NS
-)
-
-// FlagNames lists the flag names in bit order, FIN first.
-var FlagNames = [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS"}
-
 // PIDSource says where an event's pid came from.
 type PIDSource uint8
 
@@ -140,7 +129,7 @@ const (
 )
 
 // Event is one decoded record plus the annotations user space adds
-// (connection id, relative numbers, loopback duplicate marking).
+// (connection id, sides, relative numbers, wire and twin marking).
 type Event struct {
 	Type   Type
 	TS     uint64 // CLOCK_MONOTONIC nanoseconds
@@ -192,15 +181,36 @@ type Event struct {
 	// Reset: ResetSent or ResetReceived.
 	Reason uint8
 
+	// Sender is the sending socket's state on a TC egress segment and on
+	// a retransmit event; Sender.Valid is false where there was no full
+	// socket (or the record predates the field).
+	Sender Sender
+
+	// Drop (Seq, Ack, Flags, Len, Ifindex describe the dropped segment).
+	Drop Drop
+
 	// Lost: reservations that failed.
 	Count uint64
 
-	// Annotations filled in user space.
-	Conn      uint64 // stable connection id; 0 if none
-	SeqRel    uint32
-	AckRel    uint32
-	HasSeqRel bool
-	HasAckRel bool
+	// Annotations filled in user space by conn.Tracker, the one
+	// connection model; later stages read them and recompute none.
+	Conn uint64 // stable connection id; 0 if none
+	// Side is which end of connection Conn the event's source
+	// (Saddr:Sport) is: the sender of a segment, the local socket of a
+	// socket event. RolesGuessed says no SYN, SYN-ACK, connect or socket
+	// state told the roles (tracing started mid-connection), so Side is
+	// a guess. Both are meaningful only when Conn is not 0.
+	Side         Side
+	RolesGuessed bool
+	// SeqRel is Seq relative to the sender's base, AckRel is Ack relative
+	// to the receiver's (Wireshark's relative numbers). RelDerived says a
+	// base they use was derived (the kernel's snd_una/rcv_nxt, or the
+	// first numbers seen) because the SYN and connect were missed.
+	SeqRel     uint32
+	AckRel     uint32
+	HasSeqRel  bool
+	HasAckRel  bool
+	RelDerived bool
 	// Wire says this observation is the one that counts for a segment the
 	// interface carried (what packet capture on it shows); false for the
 	// stack's own view at TC egress, which the wire shows again later.
@@ -214,6 +224,74 @@ type Event struct {
 	// Start.
 	Start *Start
 }
+
+// Sender is a tcp_sock as the kernel held it (see bpf/events.h). SRTT is
+// in microseconds (the kernel keeps it shifted left by 3; this is not).
+type Sender struct {
+	Valid        bool
+	SndUna       uint32
+	SndNxt       uint32
+	RcvNxt       uint32
+	SndWnd       uint32
+	Cwnd         uint32
+	Ssthresh     uint32
+	SRTT         uint32 // µs: srtt_us >> 3, as tcp_info's rtt
+	RTTVar       uint32 // µs: mdev_us >> 2, as tcp_info's rttvar
+	RTOVar       uint32 // µs: the kernel's rttvar_us, from which it computes the RTO
+	RTO          uint32 // µs; 0 when CONFIG_HZ was unknown
+	PacketsOut   uint32
+	RetransOut   uint32
+	LostOut      uint32
+	SackedOut    uint32
+	Delivered    uint32
+	TotalRetrans uint32
+	DSACKDups    uint32
+	TLPHighSeq   uint32
+	MSS          uint32
+	CAState      uint8 // TCP_CA_Open .. TCP_CA_Loss, see CAStateName
+	Retransmits  uint8 // icsk_retransmits
+	Backoff      uint8 // icsk_backoff
+}
+
+var caStateNames = [...]string{"open", "disorder", "cwr", "recovery", "loss"}
+
+// CAStateName names a congestion-avoidance state (include/net/tcp.h).
+func CAStateName(s uint8) string {
+	if int(s) < len(caStateNames) {
+		return caStateNames[s]
+	}
+	return "unknown"
+}
+
+// ParseCAState is the inverse of CAStateName.
+func ParseCAState(s string) (uint8, bool) {
+	for i, n := range caStateNames {
+		if n == s {
+			return uint8(i), true
+		}
+	}
+	return 0, false
+}
+
+// Drop is what skb:kfree_skb said about a dropped segment.
+type Drop struct {
+	HasReason bool   // false: the kernel's tracepoint has no reason argument (before 5.17)
+	Reason    uint32 // enum skb_drop_reason of the running kernel
+	// ReasonName is the enumerator's name without its SKB_DROP_REASON_
+	// prefix (NETFILTER_DROP), read from the running kernel's BTF.
+	ReasonName string
+	Location   uint64 // kernel text address of the caller that freed the skb
+	// Symbol is Location as symbol+0xoffset from /proc/kallsyms; empty
+	// when it could not be resolved.
+	Symbol string
+	// Segment is the Index of the segment event this drop freed (same
+	// tuple, seq, ack, flags and len, seen just before); 0 if none was.
+	Segment uint64
+}
+
+// NoReason is what a drop event says for its reason on a kernel whose
+// kfree_skb tracepoint has no reason argument.
+const NoReason = "unknown (kernel lacks the reason argument)"
 
 // Start is the report printed once every hook is attached.
 type Start struct {
@@ -240,25 +318,29 @@ type Refusal struct {
 	Reason string
 }
 
-var stateNames = [...]string{
-	"", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
-	"TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING", "NEW_SYN_RECV", "BOUND_INACTIVE",
-}
+// Kernel retransmission causes.
+const (
+	CauseRTO      = "rto"      // the retransmission timer fired (the socket is in Loss, or still handshaking)
+	CauseFast     = "fast"     // recovery entered on duplicate ACKs or SACKs
+	CauseTLP      = "tlp"      // a tail loss probe: resent while the socket was not in recovery
+	CauseSpurious = "spurious" // the receiver already had it (a DSACK came back for it)
+	CauseUnknown  = "unknown"  // no socket state to judge by
+)
 
-// StateName returns the kernel's name for a TCP state number.
-func StateName(s uint8) string {
-	if int(s) < len(stateNames) && s > 0 {
-		return stateNames[s]
+// RetransmitCause judges a kernel retransmission by the socket's state as
+// the kernel resent: tcp_enter_loss puts it in Loss before a timeout's
+// retransmission, tcp_fastretrans_alert in Recovery before a fast one,
+// and the loss probe (tcp_send_loss_probe) resends while neither holds.
+// Whether it was spurious shows only later (see timeline).
+func RetransmitCause(s *Sender, state uint8) string {
+	const caRecovery, caLoss = 3, 4
+	switch {
+	case !s.Valid:
+		return CauseUnknown
+	case State(state) == StateSynSent || State(state) == StateSynRecv || s.CAState == caLoss:
+		return CauseRTO
+	case s.CAState == caRecovery:
+		return CauseFast
 	}
-	return "UNKNOWN"
-}
-
-// ParseState is the inverse of StateName; it returns 0 for an unknown name.
-func ParseState(s string) uint8 {
-	for i, n := range stateNames {
-		if i > 0 && n == s {
-			return uint8(i)
-		}
-	}
-	return 0
+	return CauseTLP
 }

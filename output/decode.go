@@ -33,10 +33,13 @@ type wireEvent struct {
 	Sport   uint16       `json:"sport"`
 	Daddr   *string      `json:"daddr"`
 	Dport   uint16       `json:"dport"`
+	Side    *string      `json:"side"`
+	Guessed bool         `json:"roles_guessed"`
 	Seq     uint32       `json:"seq"`
 	Ack     uint32       `json:"ack"`
 	SeqRel  *uint32      `json:"seq_rel"`
 	AckRel  *uint32      `json:"ack_rel"`
+	Derived bool         `json:"rel_derived"`
 	Flags   []string     `json:"flags"`
 	Len     uint32       `json:"len"`
 	Win     uint16       `json:"win"`
@@ -62,6 +65,66 @@ type wireEvent struct {
 	RcvNxt   uint32  `json:"rcv_nxt"`
 	Reason   *string `json:"reason"`
 	Count    uint64  `json:"count"`
+
+	Sender       *wireSender `json:"sender"`
+	ReasonCode   *uint32     `json:"reason_code"`
+	Location     *string     `json:"location"`
+	LocationAddr string      `json:"location_addr"`
+	SegmentID    *uint64     `json:"segment_id"`
+}
+
+// wireSender is the sender object of segment and retransmit lines.
+type wireSender struct {
+	SndUna       uint32  `json:"snd_una"`
+	SndNxt       uint32  `json:"snd_nxt"`
+	RcvNxt       uint32  `json:"rcv_nxt"`
+	SndWnd       uint32  `json:"snd_wnd"`
+	Cwnd         uint32  `json:"cwnd"`
+	Ssthresh     uint32  `json:"ssthresh"`
+	SRTT         uint32  `json:"srtt_us"`
+	RTTVar       uint32  `json:"rttvar_us"`
+	RTOVar       uint32  `json:"rto_var_us"`
+	RTO          *uint32 `json:"rto_us"`
+	PacketsOut   uint32  `json:"packets_out"`
+	RetransOut   uint32  `json:"retrans_out"`
+	LostOut      uint32  `json:"lost_out"`
+	SackedOut    uint32  `json:"sacked_out"`
+	Delivered    uint32  `json:"delivered"`
+	TotalRetrans uint32  `json:"total_retrans"`
+	DSACKDups    uint32  `json:"dsack_dups"`
+	TLPHighSeq   uint32  `json:"tlp_high_seq"`
+	MSS          uint32  `json:"mss"`
+	Retransmits  uint8   `json:"retransmits"`
+	Backoff      uint8   `json:"backoff"`
+	CAState      string  `json:"ca_state"`
+}
+
+func (w *wireSender) sender() (event.Sender, error) {
+	if w == nil {
+		return event.Sender{}, nil
+	}
+	ca, ok := event.ParseCAState(w.CAState)
+	if !ok {
+		return event.Sender{}, fmt.Errorf("ca_state %q: unknown", w.CAState)
+	}
+	return event.Sender{Valid: true, SndUna: w.SndUna, SndNxt: w.SndNxt, RcvNxt: w.RcvNxt, SndWnd: w.SndWnd,
+		Cwnd: w.Cwnd, Ssthresh: w.Ssthresh, SRTT: w.SRTT, RTTVar: w.RTTVar, RTOVar: w.RTOVar, RTO: deref(w.RTO),
+		PacketsOut: w.PacketsOut, RetransOut: w.RetransOut, LostOut: w.LostOut, SackedOut: w.SackedOut,
+		Delivered: w.Delivered, TotalRetrans: w.TotalRetrans, DSACKDups: w.DSACKDups, TLPHighSeq: w.TLPHighSeq,
+		MSS: w.MSS, CAState: ca, Retransmits: w.Retransmits, Backoff: w.Backoff}, nil
+}
+
+// drop restores a drop line's own fields.
+func (w *wireEvent) drop(ev *event.Event) error {
+	d := event.Drop{ReasonName: deref(w.Reason), Symbol: deref(w.Location), Segment: deref(w.SegmentID)}
+	d.Reason, d.HasReason = deref(w.ReasonCode), w.ReasonCode != nil
+	if w.LocationAddr != "" {
+		if _, err := fmt.Sscanf(w.LocationAddr, "0x%x", &d.Location); err != nil {
+			return fmt.Errorf("location_addr %q: %w", w.LocationAddr, err)
+		}
+	}
+	ev.Drop = d
+	return nil
 }
 
 type wireHook struct {
@@ -144,6 +207,11 @@ func (w *wireEvent) fill(ev *event.Event) error {
 	ev.Seq, ev.Ack, ev.Len, ev.Win, ev.HdrLen = w.Seq, w.Ack, w.Len, w.Win, w.HdrLen
 	ev.SeqRel, ev.HasSeqRel = deref(w.SeqRel), w.SeqRel != nil
 	ev.AckRel, ev.HasAckRel = deref(w.AckRel), w.AckRel != nil
+	ev.RelDerived = w.Derived
+	if ev.Side, err = parseSide(w.Side); err != nil {
+		return err
+	}
+	ev.RolesGuessed = w.Guessed
 	ev.Wire, ev.TwinOf = w.Wire, deref(w.TwinOf)
 	ev.GSOSegs, ev.GSOSize = w.GSOSegs, w.GSOSize
 	if w.Point != "" {
@@ -162,6 +230,12 @@ func (w *wireEvent) fill(ev *event.Event) error {
 		ev.OldState = event.ParseState(w.State)
 	}
 	ev.SndUna, ev.SndNxt, ev.RcvNxt = w.SndUna, w.SndNxt, w.RcvNxt
+	if ev.Sender, err = w.Sender.sender(); err != nil {
+		return err
+	}
+	if ev.Type == event.TypeDrop {
+		return w.drop(ev)
+	}
 	ev.Reason = parseReason(deref(w.Reason))
 	return nil
 }
@@ -226,18 +300,26 @@ func parseAddr(s *string) (netip.Addr, error) {
 }
 
 func parseFlags(names []string) (uint16, error) {
-	var flags uint16
-next:
+	var flags event.Flags
 	for _, n := range names {
-		for i, fn := range event.FlagNames {
-			if n == fn {
-				flags |= 1 << i
-				continue next
-			}
+		f, ok := event.ParseFlag(n)
+		if !ok {
+			return 0, fmt.Errorf("parse flags: unknown flag %q", n)
 		}
-		return 0, fmt.Errorf("parse flags: unknown flag %q", n)
+		flags |= f
 	}
-	return flags, nil
+	return uint16(flags), nil
+}
+
+// parseSide reads the side conn.Tracker gave the event (null: no connection).
+func parseSide(s *string) (event.Side, error) {
+	switch deref(s) {
+	case "", event.Client.String():
+		return event.Client, nil
+	case event.Server.String():
+		return event.Server, nil
+	}
+	return 0, fmt.Errorf("parse side: unknown side %q", *s)
 }
 
 func parseFamily(s string) uint8 {

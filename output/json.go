@@ -13,6 +13,10 @@ import (
 	"tcptracer/event"
 )
 
+// rfc3339Nano is RFC 3339 with all nine digits of the nanoseconds, so
+// every "ts" has the same width.
+const rfc3339Nano = "2006-01-02T15:04:05.000000000Z07:00"
+
 // JSONWriter writes events as JSON lines into its own buffer and hands
 // the buffer to the underlying writer when it is full or flushed: one copy
 // per record, not two (encode, then bufio). The caller flushes it (on a
@@ -21,7 +25,13 @@ type JSONWriter struct {
 	w     io.Writer
 	buf   []byte
 	cache *encCache
+	wall  int64 // wall clock minus CLOCK_MONOTONIC in ns; 0: no "ts" field
 }
+
+// SetWallClock makes every line carry "ts" after "ts_ns": the wall-clock
+// time of ts_ns in RFC 3339 with nanoseconds (UTC), computed with offset,
+// the wall clock minus CLOCK_MONOTONIC measured once at start.
+func (j *JSONWriter) SetWallClock(offset int64) { j.wall = offset }
 
 // flushAt is the buffered size that triggers a write: large writes keep
 // the syscall count per record negligible.
@@ -51,7 +61,7 @@ func (l linesWriter) Write(p []byte) (int, error) {
 // Write appends ev as one line.
 func (j *JSONWriter) Write(ev *event.Event) error {
 	n := len(j.buf)
-	b, err := appendEvent(j.buf, ev, j.cache)
+	b, err := appendEvent(j.buf, ev, j.cache, j.wall)
 	if err != nil {
 		j.buf = j.buf[:n]
 		return err
@@ -80,14 +90,13 @@ func (j *JSONWriter) Flush() error {
 }
 
 // AppendJSON appends ev as one JSON object (without a newline) to b.
-func AppendJSON(b []byte, ev *event.Event) ([]byte, error) {
-	return appendEvent(b, ev, nil)
-}
+func AppendJSON(b []byte, ev *event.Event) ([]byte, error) { return appendEvent(b, ev, nil, 0) }
 
 // appendEvent is AppendJSON with an optional cache of rendered pieces (see
-// encCache); a nil cache renders every piece.
-func appendEvent(b []byte, ev *event.Event, c *encCache) ([]byte, error) {
-	b = appendHeader(b, ev)
+// encCache; a nil cache renders every piece) and the wall clock offset of
+// SetWallClock.
+func appendEvent(b []byte, ev *event.Event, c *encCache, wall int64) ([]byte, error) {
+	b = appendHeader(b, ev, c, wall)
 	switch ev.Type {
 	case event.TypeStart:
 		b = appendStart(b, ev.Start)
@@ -105,15 +114,21 @@ func appendEvent(b []byte, ev *event.Event, c *encCache) ([]byte, error) {
 		b = appendReset(b, ev)
 	case event.TypeLost:
 		b = appendUint(b, "count", ev.Count)
+	case event.TypeDrop:
+		b = appendDrop(b, ev)
 	default:
 		return b, fmt.Errorf("encode event: unknown type %d", ev.Type)
 	}
 	return append(b, '}'), nil
 }
 
-func appendHeader(b []byte, ev *event.Event) []byte {
-	b = append(b, typeHeads[min(int(ev.Type), len(typeHeads)-1)]...)
+func appendHeader(b []byte, ev *event.Event, c *encCache, wall int64) []byte {
+	b = appendTypeHead(b, ev.Type)
 	b = appendU64(b, ev.TS)
+	if wall != 0 {
+		b = c.wallTime(append(b, `,"ts":"`...), int64(ev.TS)+wall)
+		b = append(b, '"')
+	}
 	b = fieldOptUint(b, `,"conn":`, ev.Conn, ev.Conn != 0)
 	return fieldUint(b, `,"id":`, ev.Index)
 }
@@ -176,7 +191,8 @@ func appendSegment(b []byte, ev *event.Event, c *encCache) []byte {
 	b = fieldUint(b, `,"gso_size":`, uint64(ev.GSOSize))
 	b = appendOptions(b, &ev.Opts)
 	b = fieldOptUint(b, `,"twin_of":`, ev.TwinOf, ev.TwinOf != 0)
-	return c.owner(b, ev)
+	b = c.owner(b, ev)
+	return appendSender(b, &ev.Sender)
 }
 
 // appendSegmentWhere writes where a segment was seen and its tuple, which
@@ -194,8 +210,66 @@ func appendSegmentWhere(b []byte, ev *event.Event) []byte {
 func appendSegmentOwner(b []byte, ev *event.Event) []byte {
 	known := ev.PIDSrc != event.PIDNone
 	b = appendOptUint(b, "pid", uint64(ev.PID), known)
+	b = appendOptUint(b, "tgid", uint64(ev.TGID), known)
 	b = appendOptString(b, "comm", ev.Comm, known)
 	return appendString(b, "pid_src", ev.PIDSrc.String())
+}
+
+// appendSender writes the sending socket's state, or null where the
+// record has none (ingress, xmit, no full socket).
+func appendSender(b []byte, s *event.Sender) []byte {
+	b = appendKey(b, "sender")
+	if !s.Valid {
+		return append(b, "null"...)
+	}
+	b = append(b, `{"snd_una":`...)
+	b = strconv.AppendUint(b, uint64(s.SndUna), 10)
+	for _, f := range [...]struct {
+		k string
+		v uint32
+	}{
+		{"snd_nxt", s.SndNxt}, {"rcv_nxt", s.RcvNxt}, {"snd_wnd", s.SndWnd},
+		{"cwnd", s.Cwnd}, {"ssthresh", s.Ssthresh}, {"srtt_us", s.SRTT},
+		{"rttvar_us", s.RTTVar}, {"rto_var_us", s.RTOVar},
+	} {
+		b = appendUint(b, f.k, uint64(f.v))
+	}
+	b = appendOptUint(b, "rto_us", uint64(s.RTO), s.RTO != 0)
+	for _, f := range [...]struct {
+		k string
+		v uint32
+	}{
+		{"packets_out", s.PacketsOut}, {"retrans_out", s.RetransOut}, {"lost_out", s.LostOut},
+		{"sacked_out", s.SackedOut}, {"delivered", s.Delivered}, {"total_retrans", s.TotalRetrans},
+		{"dsack_dups", s.DSACKDups}, {"tlp_high_seq", s.TLPHighSeq}, {"mss", s.MSS},
+		{"retransmits", uint32(s.Retransmits)}, {"backoff", uint32(s.Backoff)},
+	} {
+		b = appendUint(b, f.k, uint64(f.v))
+	}
+	b = appendString(b, "ca_state", event.CAStateName(s.CAState))
+	return append(b, '}')
+}
+
+// appendDrop writes a drop: the reason by the kernel's name (and number),
+// where it happened, and the dropped segment's numbers.
+func appendDrop(b []byte, ev *event.Event) []byte {
+	d := &ev.Drop
+	b = appendString(b, "reason", d.ReasonName)
+	b = appendOptUint(b, "reason_code", uint64(d.Reason), d.HasReason)
+	b = appendOptString(b, "location", d.Symbol, d.Symbol != "")
+	b = appendKey(b, "location_addr")
+	b = append(b, `"0x`...)
+	b = strconv.AppendUint(b, d.Location, 16)
+	b = append(b, '"')
+	b = appendOptString(b, "iface", ev.Iface, ev.Iface != "")
+	b = appendUint(b, "ifindex", uint64(ev.Ifindex))
+	b = appendTuple(b, ev)
+	b = appendUint(b, "seq", uint64(ev.Seq))
+	b = appendUint(b, "ack", uint64(ev.Ack))
+	b = appendRel(b, ev)
+	b = appendFlags(b, ev.Flags)
+	b = appendUint(b, "len", uint64(ev.Len))
+	return appendOptUint(b, "segment_id", ev.Drop.Segment, ev.Drop.Segment != 0)
 }
 
 func appendConnect(b []byte, ev *event.Event) []byte {
@@ -218,7 +292,8 @@ func appendState(b []byte, ev *event.Event) []byte {
 	b = appendString(b, "old_state", event.StateName(ev.OldState))
 	b = appendString(b, "new_state", event.StateName(ev.NewState))
 	b = appendSeqSpace(b, ev)
-	return appendPID(b, ev)
+	b = appendPID(b, ev)
+	return appendSender(b, &ev.Sender)
 }
 
 // appendRcvState writes the state the socket was in when the segment
@@ -243,7 +318,10 @@ func appendRetransmit(b []byte, ev *event.Event) []byte {
 	b = appendUint(b, "seq", uint64(ev.Seq))
 	b = appendUint(b, "len", uint64(ev.Len))
 	b = appendOptUint(b, "seq_rel", uint64(ev.SeqRel), ev.HasSeqRel)
-	return appendPID(b, ev)
+	b = appendBool(b, "rel_derived", ev.RelDerived)
+	b = appendPID(b, ev)
+	b = appendString(b, "cause", event.RetransmitCause(&ev.Sender, ev.OldState))
+	return appendSender(b, &ev.Sender)
 }
 
 func appendReset(b []byte, ev *event.Event) []byte {
@@ -260,12 +338,21 @@ func appendTuple(b []byte, ev *event.Event) []byte {
 	b = appendAddr(b, "saddr", ev.Saddr)
 	b = appendUint(b, "sport", uint64(ev.Sport))
 	b = appendAddr(b, "daddr", ev.Daddr)
-	return appendUint(b, "dport", uint64(ev.Dport))
+	b = appendUint(b, "dport", uint64(ev.Dport))
+	return appendSide(b, ev)
+}
+
+// appendSide writes which end of the connection the source is, as
+// conn.Tracker decided: null when the event belongs to no connection.
+func appendSide(b []byte, ev *event.Event) []byte {
+	b = appendOptString(b, "side", ev.Side.String(), ev.Conn != 0)
+	return appendBool(b, "roles_guessed", ev.Conn != 0 && ev.RolesGuessed)
 }
 
 func appendRel(b []byte, ev *event.Event) []byte {
 	b = fieldOptUint(b, `,"seq_rel":`, uint64(ev.SeqRel), ev.HasSeqRel)
-	return fieldOptUint(b, `,"ack_rel":`, uint64(ev.AckRel), ev.HasAckRel)
+	b = fieldOptUint(b, `,"ack_rel":`, uint64(ev.AckRel), ev.HasAckRel)
+	return appendBool(b, "rel_derived", ev.RelDerived)
 }
 
 func appendSeqSpace(b []byte, ev *event.Event) []byte {
@@ -308,8 +395,16 @@ var flagLists = func() (l [1 << len(event.FlagNames)]string) {
 	return l
 }()
 
-// typeHeads holds each type's line start up to the ts_ns value.
-var typeHeads = func() (h [event.TypeLost + 2]string) {
+// appendTypeHead starts a line: type, then the ts_ns key.
+func appendTypeHead(b []byte, t event.Type) []byte {
+	if int(t) < len(typeHeads) {
+		return append(b, typeHeads[t]...)
+	}
+	return append(appendQuoted(append(b, `{"type":`...), t.String()), `,"ts_ns":`...)
+}
+
+// typeHeads holds the line starts of the types there are (and some room).
+var typeHeads = func() (h [32]string) {
 	for t := range h {
 		h[t] = `{"type":` + string(appendQuoted(nil, event.Type(t).String())) + `,"ts_ns":`
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"tcptracer/event"
 )
@@ -50,13 +51,29 @@ var goldenCases = []struct {
 	events: []event.Event{{
 		Type: event.TypeStart, TS: 1000, Index: 1,
 		Start: &event.Start{
-			Kernel: "6.18.0-test", Version: "v0.1.0", Port: 20000, Ifaces: []string{"lo", "veth0"},
+			Kernel: "6.18.0-test", Version: "v0.1.0", Port: 20000, Ifaces: []string{"lo"},
 			Hooks: []event.Hook{
-				{Name: "tcp_v4_connect", Mode: "tracepoint", Target: "tp_btf/inet_sock_set_state", Refused: []event.Refusal{
-					{Mode: "fentry", Reason: "attach fentry/tcp_v4_connect: permission denied"},
-					{Mode: "kprobe", Reason: "kprobes are not built into this kernel"},
+				{Name: "tcp_v4_connect", Mode: "tracepoint", Target: "tp_btf inet_sock_set_state: the record for tcp_v4_connect is written when the socket leaves SYN_SENT", Refused: []event.Refusal{
+					{Mode: "fentry", Reason: "load programs: program fentry_v6_connect: load program: operation not permitted (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"},
+					{Mode: "kprobe", Reason: "attach kprobe tcp_v4_connect: creating tracefs event (arch-specific fallback for \"tcp_v4_connect\"): creating probe entry on tracefs: checking trace event ebpf_e4fdd7328bf62999/tcp_v4_connect: neither debugfs nor tracefs are mounted"},
 				}},
-				{Name: "tc", Mode: "tcx", Target: "lo"},
+				{Name: "tcp_v6_connect", Mode: "tracepoint", Target: "tp_btf inet_sock_set_state: the record for tcp_v6_connect is written when the socket leaves SYN_SENT", Refused: []event.Refusal{
+					{Mode: "fentry", Reason: "load programs: program fentry_v6_connect: load program: operation not permitted (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"},
+					{Mode: "kprobe", Reason: "attach kprobe tcp_v4_connect: creating tracefs event (arch-specific fallback for \"tcp_v4_connect\"): creating probe entry on tracefs: checking trace event ebpf_e4fdd7328bf62999/tcp_v4_connect: neither debugfs nor tracefs are mounted"},
+				}},
+				{Name: "tcp_rcv_state_process", Mode: "tracepoint", Target: "tp_btf inet_sock_set_state (kernel view on each state change; no per-segment record)", Refused: []event.Refusal{
+					{Mode: "fentry", Reason: "load programs: program fentry_v6_connect: load program: operation not permitted (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"},
+					{Mode: "kprobe", Reason: "attach kprobe tcp_v4_connect: creating tracefs event (arch-specific fallback for \"tcp_v4_connect\"): creating probe entry on tracefs: checking trace event ebpf_e4fdd7328bf62999/tcp_v4_connect: neither debugfs nor tracefs are mounted"},
+				}},
+				{Name: "accept_owner", Mode: "tracepoint", Target: "tp_btf sock_recv_length + sock_send_length", Refused: []event.Refusal{
+					{Mode: "fentry", Reason: "load programs: program fentry_v6_connect: load program: operation not permitted (MEMLOCK may be too low, consider rlimit.RemoveMemlock)"},
+					{Mode: "kprobe", Reason: "attach kprobe tcp_v4_connect: creating tracefs event (arch-specific fallback for \"tcp_v4_connect\"): creating probe entry on tracefs: checking trace event ebpf_e4fdd7328bf62999/tcp_v4_connect: neither debugfs nor tracefs are mounted"},
+				}},
+				{Name: "inet_sock_set_state", Mode: "tracepoint", Target: "tp_btf inet_sock_set_state"},
+				{Name: "tcp_retransmit_skb", Mode: "tracepoint", Target: "tp_btf tcp_retransmit_skb"},
+				{Name: "tcp_send_reset", Mode: "tracepoint", Target: "tp_btf tcp_send_reset"},
+				{Name: "tcp_receive_reset", Mode: "tracepoint", Target: "tp_btf tcp_receive_reset"},
+				{Name: "tc", Mode: "tcx", Target: "ingress+egress on [lo]"},
 			},
 		},
 	}, {
@@ -68,17 +85,22 @@ var goldenCases = []struct {
 	events: []event.Event{
 		withTuple(event.Event{Type: event.TypeSegment, TS: 1000100, Conn: 1, Index: 2, Ifindex: 1, Iface: "lo", Dir: event.Egress,
 			Seq: 1000, Flags: event.SYN, Win: 65495, HdrLen: 40, Opts: synOptions(), HasSeqRel: true,
-			PID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+			PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
 		withTuple(event.Event{Type: event.TypeSegment, TS: 1000200, Conn: 1, Index: 3, Ifindex: 1, Iface: "lo", Dir: event.Ingress,
 			Seq: 1000, Flags: event.SYN, Win: 65495, HdrLen: 40, Opts: synOptions(), HasSeqRel: true, Wire: true, TwinOf: 2,
-			PID: 200, Comm: "server", PIDSrc: event.PIDOwner}, cli, srv),
+			PID: 200, TGID: 200, Comm: "server", PIDSrc: event.PIDOwner}, cli, srv),
 		withTuple(event.Event{Type: event.TypeSegment, TS: 1000300, Conn: 1, Index: 8, Ifindex: 1, Iface: "lo", Dir: event.Egress,
 			Seq: 1001, Ack: 5001, Flags: event.PSH | event.ACK, Len: 2, Win: 512, HdrLen: 32,
 			Opts:   event.Options{HasTS: true, TSval: 3000000002, TSecr: 3000000001},
-			SeqRel: 1, AckRel: 1, HasSeqRel: true, HasAckRel: true, PID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+			SeqRel: 1, AckRel: 1, HasSeqRel: true, HasAckRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+		// Traced from the middle: the roles are guessed, the bases derived.
 		withTuple(event.Event{Type: event.TypeSegment, TS: 1000400, Conn: 7, Index: 40, Ifindex: 3, Dir: event.Ingress, Wire: true, GSOSegs: 3, GSOSize: 1448,
 			Seq: 4000000000, Ack: 12345, Flags: event.ACK | event.ECE | event.CWR, Win: 1024, HdrLen: 44,
+			Side: event.Server, RolesGuessed: true, SeqRel: 1, AckRel: 1, HasSeqRel: true, HasAckRel: true, RelDerived: true,
 			Opts: event.Options{NSACK: 2, SACK: [4]event.SACKBlock{{Left: 12000, Right: 13000}, {Left: 14000, Right: 15000}}}}, srv6, cli6),
+		withTuple(event.Event{Type: event.TypeSegment, TS: 1000450, Conn: 1, Index: 41, Ifindex: 1, Iface: "lo", Dir: event.Egress,
+			Seq: 1003, Ack: 5003, Flags: event.ACK, Len: 1448, Win: 512, HdrLen: 20, SeqRel: 3, AckRel: 3, HasSeqRel: true, HasAckRel: true,
+			PID: 100, Comm: "client", PIDSrc: event.PIDOwner, Sender: testSender()}, cli, srv),
 	},
 }, {
 	name: "connect",
@@ -102,8 +124,10 @@ var goldenCases = []struct {
 		withTuple(event.Event{Type: event.TypeRcvState, TS: 1000900, Conn: 1, Index: 10, Cookie: 4097, OldState: 2,
 			SndUna: 1000, SndNxt: 1001, RcvNxt: 0, Seq: 5000, Ack: 1001, Flags: event.SYN | event.ACK,
 			AckRel: 1, HasSeqRel: true, HasAckRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
+		// Traced from the middle: the bases come from the kernel's snd_una and rcv_nxt.
 		withTuple(event.Event{Type: event.TypeRcvState, TS: 1001000, Conn: 3, Index: 11, Cookie: 4100, OldState: 4,
 			SndUna: 77, SndNxt: 78, RcvNxt: 900, Seq: 900, Ack: 78, Flags: event.FIN | event.ACK,
+			Side: event.Server, RolesGuessed: true, SeqRel: 1, AckRel: 2, HasSeqRel: true, HasAckRel: true, RelDerived: true,
 			PID: 0, Comm: "swapper/1", PIDSrc: event.PIDCurrent}, srv6, cli6),
 	},
 }, {
@@ -113,11 +137,24 @@ var goldenCases = []struct {
 			Seq: 1001, Len: 2, SeqRel: 1, HasSeqRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
 		withTuple(event.Event{Type: event.TypeRetransmit, TS: 1001200, Conn: 4, Index: 13, Cookie: 5000, OldState: 2,
 			Seq: 99, Len: 0}, cli6, srv6),
+		withTuple(event.Event{Type: event.TypeRetransmit, TS: 1001250, Conn: 1, Index: 42, Cookie: 4097, OldState: 1,
+			Seq: 1003, Len: 1448, SeqRel: 3, HasSeqRel: true, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner,
+			Sender: recoverySender()}, cli, srv),
+	},
+}, {
+	name: "drop",
+	events: []event.Event{
+		withTuple(event.Event{Type: event.TypeDrop, TS: 1001260, Conn: 1, Index: 43, Ifindex: 1, Iface: "lo",
+			Seq: 1003, Ack: 5003, Flags: event.ACK, Len: 1448, SeqRel: 3, AckRel: 3, HasSeqRel: true, HasAckRel: true,
+			Drop: event.Drop{HasReason: true, Reason: 12, ReasonName: "NETFILTER_DROP", Location: 0xffffffff81c2a3bc,
+				Symbol: "nf_hook_slow+0x9c", Segment: 41}}, cli, srv),
+		withTuple(event.Event{Type: event.TypeDrop, TS: 1001270, Index: 44, Seq: 77, Flags: event.SYN,
+			Drop: event.Drop{ReasonName: event.NoReason, Location: 0xffffffff81b00010}}, cli6, srv6),
 	},
 }, {
 	name: "reset",
 	events: []event.Event{
-		withTuple(event.Event{Type: event.TypeReset, TS: 1001300, Conn: 5, Index: 14, Reason: event.ResetSent, OldState: 7,
+		withTuple(event.Event{Type: event.TypeReset, TS: 1001300, Conn: 5, Index: 14, Reason: event.ResetSent, OldState: 7, Side: event.Server,
 			PID: 9, TGID: 9, Comm: "ksoftirqd/1", PIDSrc: event.PIDCurrent}, srv, cli),
 		withTuple(event.Event{Type: event.TypeReset, TS: 1001400, Conn: 5, Index: 15, Cookie: 4097, Reason: event.ResetReceived,
 			OldState: 2, PID: 100, TGID: 100, Comm: "client", PIDSrc: event.PIDOwner}, cli, srv),
@@ -126,6 +163,20 @@ var goldenCases = []struct {
 	name:   "lost",
 	events: []event.Event{{Type: event.TypeLost, TS: 1001500, Index: 16, Count: 17}},
 }}
+
+// testSender is a socket in open state with an RTT measured.
+func testSender() event.Sender {
+	return event.Sender{Valid: true, SndUna: 1003, SndNxt: 1003, RcvNxt: 5003, SndWnd: 65536, Cwnd: 10, Ssthresh: 2147483647,
+		SRTT: 50, RTTVar: 25, RTOVar: 200000, RTO: 201000, PacketsOut: 0, Delivered: 2, MSS: 1448}
+}
+
+// recoverySender is a socket in fast recovery, retransmitting.
+func recoverySender() event.Sender {
+	s := testSender()
+	s.SndNxt, s.Cwnd, s.Ssthresh, s.PacketsOut, s.RetransOut, s.LostOut, s.SackedOut = 7347, 7, 7, 3, 1, 1, 2
+	s.TotalRetrans, s.CAState = 1, 3
+	return s
+}
 
 func writeAll(t *testing.T, evs []event.Event) []byte {
 	t.Helper()
@@ -330,6 +381,18 @@ func TestAppendU64(t *testing.T) {
 	for _, v := range []uint64{0, 9, 10, 99, 100, 999, 1000, 1e19 - 1, 1e19, 12345678, 99999999, 1e8, 100000001, 4294967295, 1e16 + 7, 18446744073709551615} {
 		if got, want := string(appendU64(nil, v)), strconv.FormatUint(v, 10); got != want {
 			t.Errorf("appendU64(%d) = %s", v, got)
+		}
+	}
+}
+
+// TestWallTimeCache: the once-a-second date and time give the same text
+// as formatting every stamp, across second boundaries and back.
+func TestWallTimeCache(t *testing.T) {
+	c := &encCache{}
+	for _, ns := range []int64{1764620000000000000, 1764620000999999999, 1764620001000000001, 1764620000000000007, 1, 0} {
+		got := string(c.wallTime(nil, ns))
+		if want := time.Unix(0, ns).UTC().Format(rfc3339Nano); got != want {
+			t.Errorf("wallTime(%d) = %s, want %s", ns, got, want)
 		}
 	}
 }

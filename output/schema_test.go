@@ -40,7 +40,7 @@ func TestSchemaExamplesAreGolden(t *testing.T) {
 		}
 		seen[ev.Type] = true
 	}
-	for typ := event.TypeStart; typ <= event.TypeLost; typ++ {
+	for typ := event.TypeStart; typ <= event.TypeDrop; typ++ {
 		if !seen[typ] {
 			t.Errorf("README.md has no example for %s", typ)
 		}

@@ -33,6 +33,9 @@ type Options struct {
 	// IdleTimeout ends connections with no event for this long (event time);
 	// 0 keeps timeline's default.
 	IdleTimeout time.Duration
+	// Stream, in text, draws each connection's ladder row by row as events
+	// arrive (a live view) instead of whole when it ends.
+	Stream bool
 }
 
 // Reporter feeds a timeline and writes its findings and summaries.
@@ -44,19 +47,33 @@ type Reporter struct {
 	conns    int
 	failures []expect.Failure
 	held     int
+	findings int
+	stream   *ladder.Stream
 }
 
 // New writes the report to w.
 func New(w io.Writer, o Options) *Reporter {
-	return &Reporter{opts: o, w: w, tl: timeline.New(timeline.Options{IdleTimeout: o.IdleTimeout})}
+	r := &Reporter{opts: o, w: w, tl: timeline.New(timeline.Options{IdleTimeout: o.IdleTimeout})}
+	if o.Format == Text && o.Stream {
+		r.stream = ladder.NewStream(w, o.Color)
+	}
+	return r
 }
 
 // Feed takes one annotated event (not kept after Feed returns).
 func (r *Reporter) Feed(ev *event.Event) error {
 	res := r.tl.Feed(ev)
-	if s := res.Segment; s != nil && r.opts.Format == JSON {
-		if err := r.segmentLines(ev.Conn, s); err != nil {
+	if r.stream != nil {
+		if err := r.streamRows(&res); err != nil {
 			return err
+		}
+	}
+	if s := res.Segment; s != nil {
+		r.findings += len(s.Findings)
+		if r.opts.Format == JSON {
+			if err := r.segmentLines(ev.Conn, s); err != nil {
+				return err
+			}
 		}
 	}
 	r.held = r.tl.Len()
@@ -75,6 +92,9 @@ func (r *Reporter) Open() int { return r.held }
 
 // Conns is the number of connections reported so far.
 func (r *Reporter) Conns() int { return r.conns }
+
+// Findings is the number of findings on the segments fed so far.
+func (r *Reporter) Findings() int { return r.findings }
 
 // Failures lists every verdict or expectation that failed so far.
 func (r *Reporter) Failures() []expect.Failure { return r.failures }
@@ -100,8 +120,35 @@ func (r *Reporter) ended(conns []*timeline.Conn) error {
 	return nil
 }
 
+// streamRows draws the rows one event made, before its connection's end.
+func (r *Reporter) streamRows(res *timeline.Result) error {
+	c := res.Conn
+	if c == nil {
+		return nil
+	}
+	var err error
+	switch {
+	case res.Segment != nil:
+		err = r.stream.Segment(c, res.Segment)
+	case res.State != nil:
+		err = r.stream.State(c, res.State)
+	}
+	for _, s := range res.Updated {
+		if err == nil {
+			err = r.stream.Amend(c, s)
+		}
+	}
+	return err
+}
+
 func (r *Reporter) text(c *timeline.Conn, fails []expect.Failure) error {
-	if err := ladder.Render(r.w, c, r.opts.Color); err != nil {
+	var err error
+	if r.stream != nil {
+		err = r.stream.End(c)
+	} else {
+		err = ladder.Render(r.w, c, r.opts.Color)
+	}
+	if err != nil {
 		return fmt.Errorf("render connection %d: %w", c.ID, err)
 	}
 	for _, f := range fails {
@@ -112,7 +159,7 @@ func (r *Reporter) text(c *timeline.Conn, fails []expect.Failure) error {
 			return err
 		}
 	}
-	_, err := fmt.Fprintln(r.w)
+	_, err = fmt.Fprintln(r.w)
 	return err
 }
 

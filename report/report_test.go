@@ -121,3 +121,43 @@ func TestReadmeExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamRows: with Stream, the ladder's rows come out as the events
+// arrive, before the connection ends, each tagged with its connection, and
+// carry the same arrows as the whole ladder drawn at the end.
+func TestStreamRows(t *testing.T) {
+	evs := timelinetest.Echo().Events
+	var out bytes.Buffer
+	r := New(&out, Options{Format: Text, Stream: true})
+	for i := range evs[:len(evs)/2] {
+		ev := evs[i]
+		if err := r.Feed(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	half := out.String()
+	if !strings.Contains(half, "c1    conn 1: client") || !strings.Contains(half, "[SYN] Seq=0 Len=0") || strings.Contains(half, "verdict:") {
+		t.Fatalf("half way: want the header and the first rows, no verdict; got:\n%s", half)
+	}
+	for i := range evs[len(evs)/2:] {
+		ev := evs[len(evs)/2+i]
+		if err := r.Feed(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole := string(report(t, evs, Options{Format: Text}))
+	for _, l := range strings.Split(out.String(), "\n") {
+		if l == "" {
+			continue
+		}
+		if !strings.HasPrefix(l, "c1    ") {
+			t.Fatalf("untagged row %q", l)
+		}
+		if row := strings.TrimPrefix(l, "c1    "); strings.Contains(row, "Seq=") && !strings.Contains(whole, row) {
+			t.Errorf("streamed row %q is not in the whole ladder", row)
+		}
+	}
+	if !strings.Contains(out.String(), "verdict: ok") {
+		t.Errorf("no verdict at the end:\n%s", out.String())
+	}
+}

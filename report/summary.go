@@ -2,6 +2,7 @@ package report
 
 import (
 	"tcptracer/analysis/expect"
+	"tcptracer/event"
 	"tcptracer/timeline"
 )
 
@@ -11,7 +12,7 @@ type summaryLine struct {
 	TS              uint64           `json:"ts_ns"`
 	Conn            uint64           `json:"conn"`
 	Verdict         string           `json:"verdict"`
-	OK              bool             `json:"ok"`
+	OK              bool             `json:"ok"` // verdict ok and every expectation held: what the exit code of verify and analyze says
 	Client          string           `json:"client"`
 	Server          string           `json:"server"`
 	RolesGuessed    bool             `json:"roles_guessed"`
@@ -41,6 +42,50 @@ type summaryLine struct {
 	RulesUnknown    []spanLine       `json:"rules_unknown"`
 	Violations      []violationBrief `json:"violations"`
 	Failures        []failureLine    `json:"failed_expectations"`
+	Drops           int              `json:"drops"`
+	RcvQueueDrops   int              `json:"receive_queue_drops"`
+	Unread          int              `json:"unread_at_close"`
+	Probes          int              `json:"probes_discarded"`
+	DropList        []dropLine       `json:"drop_list"`
+	Retransmits     []retxLine       `json:"kernel_retransmits"`
+	RTOs            int              `json:"rtos"`
+	Senders         [2]*senderLine   `json:"senders"`
+	Repairs         []string         `json:"drop_repairs"`
+}
+
+// dropLine is one drop of the connection and what became of it.
+type dropLine struct {
+	ID         uint64 `json:"id"`
+	From       string `json:"from"`
+	Reason     string `json:"reason"`
+	Kind       string `json:"kind"`
+	Location   string `json:"location"`
+	Segment    uint64 `json:"segment"`
+	RepairedBy uint64 `json:"repaired_by"`
+	Retransmit uint64 `json:"retransmit"`
+	Cause      string `json:"cause"`
+}
+
+type retxLine struct {
+	ID       uint64 `json:"id"`
+	From     string `json:"from"`
+	Seq      uint32 `json:"seq"`
+	Len      uint32 `json:"len"`
+	Cause    string `json:"cause"`
+	Repaired uint64 `json:"repaired_drop"`
+}
+
+// senderLine is one side's socket over the connection (null when the
+// tracer did not see that side send from a local socket).
+type senderLine struct {
+	Samples   int              `json:"samples"`
+	MinSRTTUs int64            `json:"min_srtt_us"`
+	AvgSRTTUs int64            `json:"avg_srtt_us"`
+	MaxSRTTUs int64            `json:"max_srtt_us"`
+	FinalCwnd uint32           `json:"final_cwnd"`
+	MaxCwnd   uint32           `json:"max_cwnd"`
+	CATimeNs  map[string]int64 `json:"ca_state_ns"`
+	RTOs      int              `json:"rtos"`
 }
 
 type spanLine struct {
@@ -75,7 +120,7 @@ type failureLine struct {
 
 func newSummaryLine(s *timeline.Summary, ts uint64, fails []expect.Failure) summaryLine {
 	l := summaryLine{
-		Type: "summary", TS: ts, Conn: s.Conn, Verdict: s.Verdict, OK: s.OK(),
+		Type: "summary", TS: ts, Conn: s.Conn, Verdict: s.Verdict, OK: len(fails) == 0,
 		Client: s.Client.String(), Server: s.Server.String(), RolesGuessed: s.RolesGuessed,
 		Opened: s.Opened, ActiveCloser: s.ActiveCloser, End: s.End,
 		HandshakeNs: int64(s.HandshakeTime), DurationNs: int64(s.Duration),
@@ -113,7 +158,39 @@ func newSummaryLine(s *timeline.Summary, ts uint64, fails []expect.Failure) summ
 	for _, f := range fails {
 		l.Failures = append(l.Failures, failureLine{f.Expectation, f.Got})
 	}
+	accountLines(&l, s)
 	return l
+}
+
+func accountLines(l *summaryLine, s *timeline.Summary) {
+	l.Drops, l.RTOs, l.Repairs = s.DropCount, s.RTOs, s.DropsRepairs
+	l.RcvQueueDrops, l.Unread, l.Probes = s.RcvQueueDrops, s.UnreadCount, s.ProbeDrops
+	l.DropList, l.Retransmits = []dropLine{}, []retxLine{}
+	if l.Repairs == nil {
+		l.Repairs = []string{}
+	}
+	for _, d := range s.Drops {
+		l.DropList = append(l.DropList, dropLine{d.Index, d.From.String(), d.Reason, d.Kind, d.Location, d.Segment,
+			d.RepairedBy, d.Retransmit, d.Cause})
+	}
+	for _, r := range s.Retxs {
+		l.Retransmits = append(l.Retransmits, retxLine{r.Index, r.From.String(), r.Seq, r.Len, r.Cause, r.Repaired})
+	}
+	for side := timeline.Client; side <= timeline.Server; side++ {
+		if !s.SenderKnown[side] {
+			continue
+		}
+		st := &s.Senders[side]
+		sl := &senderLine{Samples: st.Samples, MinSRTTUs: st.MinSRTT.Microseconds(), AvgSRTTUs: st.AvgSRTT.Microseconds(),
+			MaxSRTTUs: st.MaxSRTT.Microseconds(), FinalCwnd: st.FinalCwnd, MaxCwnd: st.MaxCwnd,
+			CATimeNs: map[string]int64{}, RTOs: st.RTOs}
+		for ca, d := range st.CATime {
+			if d > 0 {
+				sl.CATimeNs[event.CAStateName(uint8(ca))] = int64(d)
+			}
+		}
+		l.Senders[side] = sl
+	}
 }
 
 func way(w timeline.Way) wayLine {

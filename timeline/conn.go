@@ -7,38 +7,21 @@ import (
 	"tcptracer/event"
 )
 
-// Side names one endpoint of a connection.
-type Side int
+// Side names one endpoint of a connection; conn.Tracker decides it.
+type Side = event.Side
 
 const (
-	Client Side = iota // sent the SYN (or called connect)
-	Server
+	Client = event.Client // sent the SYN (or called connect)
+	Server = event.Server
 )
 
-func (s Side) String() string {
-	if s == Server {
-		return "server"
-	}
-	return "client"
-}
-
-func (s Side) peer() Side { return 1 - s }
-
 // Flow is one direction of a connection, named after its sender.
+// Relative numbers are not kept here: each segment carries the ones
+// conn.Tracker published.
 type Flow struct {
-	// ISN is the base of relative numbers. ISNDerived is true when no
-	// SYN or connect event gave it: ISNFrom then says "kernel" (the
-	// kernel's snd_una/rcv_nxt from a state event, minus one) or
-	// "segment" (the first seq seen, or the peer's first ack, minus one,
-	// as Wireshark does).
-	ISN        uint32
-	ISNKnown   bool
-	ISNDerived bool
-	ISNFrom    string // syn, connect, kernel, segment
-
-	NextSeq  uint32 // the next new sequence number expected from this side
-	HighSeq  uint32 // the highest seq this side sent
-	LastAck  uint32 // the last ack this side sent
+	NextSeq  event.Seq // the next new sequence number expected from this side
+	HighSeq  event.Seq // the highest seq this side sent
+	LastAck  event.Seq // the last ack this side sent
 	HasAck   bool
 	Window   uint32 // the last window this side advertised
 	Scaled   bool   // Window is scaled; false when the SYN was missed
@@ -47,7 +30,7 @@ type Flow struct {
 	Segments int    // wire segments
 	seqSet   bool
 
-	dataFrom, dataTo uint32 // the span of payload seen
+	dataFrom, dataTo event.Seq // the span of payload seen
 	dataSet          bool
 }
 
@@ -65,9 +48,9 @@ type StateChange struct {
 	TS       uint64
 	Side     Side
 	Old, New uint8
-	SndUna   uint32
-	SndNxt   uint32
-	RcvNxt   uint32
+	SndUna   event.Seq
+	SndNxt   event.Seq
+	RcvNxt   event.Seq
 	// Cause is the Index of the segment whose arrival made this change
 	// (0 when the application or a timer did, or it is not known).
 	Cause uint64
@@ -80,14 +63,16 @@ type Segment struct {
 	From     Side
 	Dir      event.Dir
 	Iface    string
-	Seq, Ack uint32 // absolute
-	SeqRel   uint32
-	AckRel   uint32
-	HasAck   bool // AckRel is meaningful (ACK set and the peer's base known)
-	Derived  bool // relative numbers come from a derived base (no SYN seen)
-	Flags    uint16
-	Len      uint32
-	Win      uint32 // scaled when WinScaled
+	Seq, Ack event.Seq // absolute
+	// SeqRel, AckRel and Derived are conn.Tracker's: relative to each
+	// side's ISN, or to a derived base when the SYN was missed.
+	SeqRel  uint32
+	AckRel  uint32
+	HasAck  bool // AckRel is meaningful (ACK set and the peer's base known)
+	Derived bool // relative numbers come from a derived base (no SYN seen)
+	Flags   uint16
+	Len     uint32
+	Win     uint32 // scaled when WinScaled
 	// WinScaled is false when the handshake was missed and Win is raw.
 	WinScaled bool
 	Opts      event.Options
@@ -116,11 +101,24 @@ type Segment struct {
 	// RcvOldState is the receiving socket's state before the kernel
 	// handled the segment, when a rcv_state event reported it.
 	RcvOldState uint8
+
+	// Sender is the sending socket's state when TC egress saw this
+	// segment leave (Valid false when the tracer was not on the sending
+	// host, or the segment had no full socket). SenderRetransmit is the
+	// kernel's own account: the segment ended at or below snd_nxt.
+	Sender           event.Sender
+	SenderRetransmit bool
+	// Dropped is the kernel's reason when it dropped this segment
+	// (DropIndex is the drop event); Repairs is the drop whose bytes
+	// this segment carried again.
+	Dropped   string
+	DropIndex uint64
+	Repairs   uint64
 }
 
 // End returns the sequence number after the segment (SYN and FIN count one).
-func (s *Segment) End() uint32 {
-	e := s.Seq + s.Len
+func (s *Segment) End() event.Seq {
+	e := s.Seq.Add(s.Len)
 	if s.Flags&(event.SYN|event.FIN) != 0 {
 		e++
 	}
@@ -130,7 +128,7 @@ func (s *Segment) End() uint32 {
 type kernelRetx struct {
 	ts      uint64
 	side    Side
-	seq     uint32
+	seq     event.Seq
 	len     uint32
 	covered uint32 // bytes of wire segments matched so far
 	lossy   bool   // records were being lost when it came
@@ -145,7 +143,7 @@ type Conn struct {
 	ID           uint64
 	Client       netip.AddrPort
 	Server       netip.AddrPort
-	RolesGuessed bool // no SYN, SYN-ACK or connect seen: the roles are a guess
+	RolesGuessed bool // conn.Tracker guessed the roles: no SYN, SYN-ACK or connect seen
 
 	Flows     [2]Flow // by sender: Flows[Client] is client → server
 	Segments  []Segment
@@ -159,6 +157,19 @@ type Conn struct {
 	FirstTS      uint64
 	LastTS       uint64
 
+	// The kernel's account: drops (DropCount counts those beyond the
+	// cap too), retransmissions with their cause, each sender's state.
+	Drops     []Drop
+	DropCount int // network and receive-queue drops (not unread ones)
+	// RcvQueueDrops counts the drops of a socket out of room (sk_drops);
+	// UnreadCount the segments freed unread when their socket was
+	// destroyed, ProbeDrops the keepalive and window probes discarded as old.
+	RcvQueueDrops int
+	UnreadCount   int
+	ProbeDrops    int
+	Retxs         []Retx
+	Senders       [2]SenderStats
+
 	// Summary is set when the connection ends.
 	Summary *Summary
 
@@ -170,7 +181,7 @@ type Conn struct {
 	synackIdx    int
 	ackTS        uint64 // the final handshake ACK
 	fin          [2]bool
-	finEnd       [2]uint32
+	finEnd       [2]event.Seq
 	finAcked     [2]bool
 	rst          bool
 	rstSent      [2]int // kernel reset-sent events, by the side that sent
@@ -181,6 +192,7 @@ type Conn struct {
 	lastRcv      [2]int // position of the segment a rcv_state event identified, -1 none
 	pending      []kernelRetx
 	unmatched    [2]int  // kernel retransmit events no wire segment came for: unexplained, explained
+	relDerived   bool    // some event's relative numbers came from a derived base
 	overflow     Segment // the record for segments beyond MaxSegments
 	end          string
 	segCap       int
@@ -188,13 +200,18 @@ type Conn struct {
 	vantage      uint32 // the interface whose wire records are analysed
 	sightings    [16]sighting
 	nsight       int
+	late         []analysis.Violation // kernel-side rules broken by sightings no wire record paired with
 }
 
-// sighting is a TC egress observation waiting for its wire twin.
+// sighting is a TC egress observation waiting for its wire twin, with
+// the sending socket's state and the kernel-side rules it broke.
 type sighting struct {
 	index, ts uint64
-	seq, len  uint32
+	seq       event.Seq
+	len       uint32
 	side      Side
+	sender    event.Sender
+	broke     []analysis.Violation
 }
 
 func newConn(id uint64) *Conn {
@@ -203,26 +220,23 @@ func newConn(id uint64) *Conn {
 	return c
 }
 
-// sideOf says which endpoint a local address and port belong to.
-func (c *Conn) sideOf(a netip.Addr, port uint16) (Side, bool) {
-	ap := netip.AddrPortFrom(a.Unmap(), port)
-	switch {
-	case ap == c.Client:
-		return Client, true
-	case ap == c.Server:
-		return Server, true
-	case ap.Addr() != c.Client.Addr():
-		return 0, false
-	case port == 0:
-		// A connecting socket before its port was chosen, or after the
-		// kernel released it.
-		return Client, true
-	case c.Client.Port() == 0:
-		// The connection was first seen that way; now the port is known.
-		c.Client = ap
-		return Client, true
+// endpoints takes the connection's ends from an event, on the side
+// conn.Tracker gave it. A connecting socket is first seen without its port
+// (or, on IPv6, its address); a later event completes it.
+func (c *Conn) endpoints(ev *event.Event) {
+	src := netip.AddrPortFrom(ev.Saddr.Unmap(), ev.Sport)
+	dst := netip.AddrPortFrom(ev.Daddr.Unmap(), ev.Dport)
+	if ev.Side == Server {
+		src, dst = dst, src
 	}
-	return 0, false
+	c.Client, c.Server = better(c.Client, src), better(c.Server, dst)
+}
+
+func better(cur, n netip.AddrPort) netip.AddrPort {
+	if !cur.IsValid() || (n.Port() != 0 && n.Addr().IsValid() && !n.Addr().IsUnspecified()) {
+		return n
+	}
+	return cur
 }
 
 // State returns the last state seen for a side's socket (0 if none).

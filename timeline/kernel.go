@@ -39,12 +39,9 @@ const (
 // The event goes to the wire segments of its range nearest to it in time,
 // so it is not given to the original transmission just before it.
 func (c *Conn) kernelRetransmit(ev *event.Event, window uint64) *Segment {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return nil
-	}
-	k := kernelRetx{ts: ev.TS, side: side, seq: ev.Seq, len: ev.Len, lossy: c.an.Lossy(),
-		sighted: c.sightedSeq(side, ev.Seq, ev.TS, window), first: -1}
+	side, seq := ev.Side, event.Seq(ev.Seq)
+	k := kernelRetx{ts: ev.TS, side: side, seq: seq, len: ev.Len, lossy: c.an.Lossy(),
+		sighted: c.sightedSeq(side, seq, ev.TS, window), first: -1}
 	for i := len(c.Segments) - 1; i >= 0; i-- {
 		s := &c.Segments[i]
 		if !near(s.TS, k.ts, window) {
@@ -90,7 +87,7 @@ func (c *Conn) dropPending(i int) {
 
 // sightedSeq says whether TC egress saw side send a segment starting at
 // seq within window of ts.
-func (c *Conn) sightedSeq(side Side, seq uint32, ts, window uint64) bool {
+func (c *Conn) sightedSeq(side Side, seq event.Seq, ts, window uint64) bool {
 	for _, s := range c.sightings {
 		if s.index != 0 && s.side == side && s.seq == seq && near(s.ts, ts, window) {
 			return true
@@ -142,11 +139,12 @@ func (k *kernelRetx) covers(s *Segment) bool {
 	if s.From != k.side {
 		return false
 	}
-	off := s.Seq - k.seq
-	if int32(off) < 0 || off >= max(k.len, 1) {
+	d := s.Seq.Diff(k.seq)
+	if d < 0 || uint32(d) >= max(k.len, 1) {
 		return false
 	}
-	return off+s.Len <= k.len || off+(s.End()-s.Seq) <= k.len
+	off := uint32(d)
+	return off+s.Len <= k.len || off+uint32(s.End().Diff(s.Seq)) <= k.len
 }
 
 // closer says whether a is nearer to the kernel event in time than b.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"tcptracer/event"
 	"tcptracer/timeline"
 	tt "tcptracer/timeline/timelinetest"
 )
@@ -46,7 +47,7 @@ func TestKernelRetransmit(t *testing.T) {
 			timeline.Options{}, 0, 0, 0, true, map[string]int{timeline.ExplainNotOnWire: 1}},
 		{"kernel only, the wire carried the bytes for the first time", retx().Seg(C, "PA", 3, 1, 2).Retransmit(C, 3, 2),
 			timeline.Options{}, 0, 1, 0, true, map[string]int{timeline.ExplainOriginalNotSeen: 1}},
-		{"kernel event too far from the segment", retxMid().Retransmit(C, 1, 2).Wait(50e6).Seg(C, "PA", 1, 1, 2),
+		{"kernel event too far from the segment", retxMid().Retransmit(C, 1, 2).Wait(500e6).Seg(C, "PA", 1, 1, 2),
 			timeline.Options{}, 1, 0, 2, true, nil},
 		{"lost records explain a difference", retxMid().Lost(5).Seg(C, "PA", 1, 1, 2),
 			timeline.Options{KernelRetransmits: true}, 1, 0, 0, true, map[string]int{timeline.ExplainLostRecords: 1}},
@@ -100,7 +101,7 @@ func TestKernelRetransmitNearestWins(t *testing.T) {
 	c := tl.Flush()[0]
 	var marks []bool
 	for _, s := range c.Segments {
-		if s.Len == 2 && s.Seq == b.ISN[C]+1 {
+		if s.Len == 2 && s.Seq == event.Seq(b.ISN[C]+1) {
 			marks = append(marks, s.KernelRetransmit)
 		}
 	}

@@ -12,10 +12,7 @@ import (
 // that pairs with it, and another interface's view of the same bytes is
 // not a retransmission.
 func (t *Timeline) segment(c *Conn, ev *event.Event) {
-	from, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return
-	}
+	from := ev.Side
 	if !ev.Wire {
 		c.sighted(ev, from)
 		return
@@ -31,17 +28,19 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 		c.opened = true
 	}
 	s := c.record(ev, from)
-	c.relative(s, ev)
 	c.wireContext(s, from)
 	res := c.an.Segment(analysis.Seg{Index: s.Index, TS: s.TS, From: int(from), Seq: s.Seq, Ack: s.Ack,
 		Flags: s.Flags, Len: s.Len, Win: ev.Win, Opts: ev.Opts})
-	s.Findings, s.Violations, s.Retransmission = res.Findings, res.Violations, res.Retransmission
+	s.Findings, s.Retransmission = res.Findings, res.Retransmission
+	s.Violations = append(s.Violations, res.Violations...) // after the sender's, from senderView
 	s.Win, s.WinScaled = res.Window, res.WindowScaled
 	if ev.Flags&(event.SYN|event.ACK) == event.SYN && t.tuples.use(tuple{c.Client, c.Server}, c.ID) != 0 {
 		s.Findings = append(s.Findings, analysis.Finding{Kind: analysis.ReusedPorts})
 	}
 	s.KernelKnown = t.opts.KernelRetransmits
 	c.matchPending(s, c.position(s), uint64(t.opts.RetransmitWindow))
+	c.repairs(s)
+	c.dsack(s)
 	c.track(s, from)
 	t.res.Segment = s
 }
@@ -49,10 +48,12 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 // record stores the segment (or reuses the overflow slot past the cap).
 func (c *Conn) record(ev *event.Event, from Side) *Segment {
 	seg := Segment{Index: ev.Index, TS: ev.TS, From: from, Dir: ev.Dir, Iface: ev.Iface,
-		Seq: ev.Seq, Ack: ev.Ack, Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts}
+		Seq: event.Seq(ev.Seq), Ack: event.Seq(ev.Ack), Flags: ev.Flags, Len: ev.Len, Opts: ev.Opts,
+		SeqRel: ev.SeqRel, AckRel: ev.AckRel, HasAck: ev.HasAckRel, Derived: ev.RelDerived}
 	seg.observed(ev)
-	if ts := c.sightedAt(ev.TwinOf); ts != 0 {
-		seg.EgressTS = ts
+	if sg := c.sightingOf(ev.TwinOf); sg != nil {
+		seg.EgressTS = sg.ts
+		c.senderView(&seg, sg)
 	}
 	if len(c.Segments) >= c.segCap {
 		c.Truncated++
@@ -82,18 +83,39 @@ func (c *Conn) position(s *Segment) int {
 // sighted remembers when the stack sent a segment (TC egress), for the wire
 // record that pairs with it.
 func (c *Conn) sighted(ev *event.Event, from Side) {
-	c.sightings[c.nsight%len(c.sightings)] = sighting{index: ev.Index, ts: ev.TS, seq: ev.Seq, len: ev.Len, side: from}
+	slot := &c.sightings[c.nsight%len(c.sightings)]
+	if len(c.late) < maxAccount {
+		c.late = append(c.late, slot.broke...) // its wire record never came
+	}
+	*slot = sighting{index: ev.Index, ts: ev.TS, seq: event.Seq(ev.Seq), len: ev.Len, side: from, sender: ev.Sender,
+		broke: c.senderSighting(ev, from)}
 	c.nsight++
 }
 
-// sightedAt returns when the sighting with the given Index was made, or 0.
-func (c *Conn) sightedAt(index uint64) uint64 {
-	for _, s := range c.sightings {
-		if s.index == index && index != 0 {
-			return s.ts
+// sightingOf returns the sighting with the given Index, or nil.
+func (c *Conn) sightingOf(index uint64) *sighting {
+	for i := range c.sightings {
+		if s := &c.sightings[i]; s.index == index && index != 0 {
+			return s
 		}
 	}
-	return 0
+	return nil
+}
+
+// senderView gives a wire segment its sender's state from the TC egress
+// sighting it pairs with, and the kernel-side rules that sighting broke
+// (once: the other pieces of a GSO split carry none).
+func (c *Conn) senderView(s *Segment, sg *sighting) {
+	if !sg.sender.Valid {
+		return
+	}
+	s.Sender = sg.sender
+	s.SenderRetransmit = analysis.SenderRetransmission(&analysis.SenderSeg{Seq: uint32(s.Seq), Len: s.Len, Flags: s.Flags, Sender: &s.Sender})
+	for _, v := range sg.broke {
+		v.Index = s.Index
+		s.Violations = append(s.Violations, v)
+	}
+	sg.broke = nil
 }
 
 // byIndex finds a recent segment by its stream Index.
@@ -109,39 +131,13 @@ func (c *Conn) byIndex(idx uint64) *Segment {
 	return nil
 }
 
-// relative sets the segment's relative numbers, choosing each direction's
-// base on first sight: the SYN's seq, else one before the first seq (or
-// the peer's first ack), marked derived.
-func (c *Conn) relative(s *Segment, ev *event.Event) {
-	f, p := &c.Flows[s.From], &c.Flows[s.From.peer()]
-	if s.Flags&event.SYN != 0 && (!f.ISNKnown || f.ISNDerived) {
-		f.setBase(s.Seq, "syn", false)
-	}
-	if !f.ISNKnown {
-		f.setBase(s.Seq-1, "segment", true)
-	}
-	if s.Flags&event.ACK != 0 && !p.ISNKnown {
-		p.setBase(s.Ack-1, "segment", true)
-	}
-	s.SeqRel = s.Seq - f.ISN
-	s.Derived = f.ISNDerived
-	if s.Flags&event.ACK != 0 {
-		s.AckRel, s.HasAck = s.Ack-p.ISN, true
-		s.Derived = s.Derived || p.ISNDerived
-	}
-}
-
-func (f *Flow) setBase(isn uint32, from string, derived bool) {
-	f.ISN, f.ISNKnown, f.ISNDerived, f.ISNFrom = isn, true, derived, from
-}
-
 // wireContext notes what the wire had carried from the sender when s came,
 // before s is counted, and whether records were being lost.
 func (c *Conn) wireContext(s *Segment, from Side) {
 	f := &c.Flows[from]
 	data := s.Len > 0 || s.Flags&(event.SYN|event.FIN) != 0
-	s.Advanced = data && (!f.seqSet || seqGT(s.End(), f.NextSeq))
-	s.Tail = s.Len > 0 && f.seqSet && s.End() == f.NextSeq && seqLT(s.Seq, f.NextSeq)
+	s.Advanced = data && (!f.seqSet || s.End().GT(f.NextSeq))
+	s.Tail = s.Len > 0 && f.seqSet && s.End() == f.NextSeq && s.Seq.LT(f.NextSeq)
 	s.Lossy = c.an.Lossy()
 }
 
@@ -150,11 +146,11 @@ func (c *Conn) track(s *Segment, from Side) {
 	f := &c.Flows[from]
 	f.Segments++
 	end := s.End()
-	if !f.seqSet || seqGT(end, f.NextSeq) {
+	if !f.seqSet || end.GT(f.NextSeq) {
 		f.NextSeq = end
 	}
 	f.countBytes(s)
-	if !f.seqSet || seqGT(s.Seq, f.HighSeq) {
+	if !f.seqSet || s.Seq.GT(f.HighSeq) {
 		f.HighSeq = s.Seq
 	}
 	f.seqSet = true
@@ -173,14 +169,14 @@ func (f *Flow) countBytes(s *Segment) {
 	if s.Len == 0 {
 		return
 	}
-	from, to := s.Seq, s.Seq+s.Len
+	from, to := s.Seq, s.Seq.Add(s.Len)
 	if !f.dataSet {
 		f.dataFrom, f.dataTo, f.dataSet = from, to, true
 	}
-	if seqLT(from, f.dataFrom) {
+	if from.LT(f.dataFrom) {
 		f.dataFrom = from
 	}
-	if seqGT(to, f.dataTo) {
+	if to.GT(f.dataTo) {
 		f.dataTo = to
 	}
 	f.Bytes = uint64(f.dataTo - f.dataFrom)
@@ -204,7 +200,7 @@ func (c *Conn) handshakeMarks(s *Segment) {
 
 // closing tracks FINs, their ACKs and RSTs, and who closed first.
 func (c *Conn) closing(s *Segment, from Side) {
-	peer := from.peer()
+	peer := from.Peer()
 	if s.Flags&event.FIN != 0 && !c.fin[from] {
 		c.fin[from], c.finEnd[from] = true, s.End()
 		c.closedBy(from)
@@ -213,7 +209,7 @@ func (c *Conn) closing(s *Segment, from Side) {
 		c.rst = true
 		c.closedBy(from)
 	}
-	if s.Flags&event.ACK != 0 && c.fin[peer] && !seqLT(s.Ack, c.finEnd[peer]) {
+	if s.Flags&event.ACK != 0 && c.fin[peer] && s.Ack.GE(c.finEnd[peer]) {
 		c.finAcked[peer] = true
 	}
 }
@@ -223,6 +219,3 @@ func (c *Conn) closedBy(s Side) {
 		c.closer, c.closerSet = s, true
 	}
 }
-
-func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
-func seqGT(a, b uint32) bool { return int32(a-b) > 0 }

@@ -4,26 +4,10 @@ import (
 	"tcptracer/event"
 )
 
-var (
-	stListen      = event.ParseState("LISTEN")
-	stSynSent     = event.ParseState("SYN_SENT")
-	stSynRecv     = event.ParseState("SYN_RECV")
-	stEstablished = event.ParseState("ESTABLISHED")
-	stFinWait1    = event.ParseState("FIN_WAIT1")
-	stFinWait2    = event.ParseState("FIN_WAIT2")
-	stClosing     = event.ParseState("CLOSING")
-	stTimeWait    = event.ParseState("TIME_WAIT")
-	stClose       = event.ParseState("CLOSE")
-	stCloseWait   = event.ParseState("CLOSE_WAIT")
-	stLastAck     = event.ParseState("LAST_ACK")
-)
-
-// connect records the client's ISN and owner from tcp_v4_connect.
+// connect records the client's owner from tcp_v4_connect, and its ISN
+// for the analyzer's handshake rules.
 func (c *Conn) connect(ev *event.Event) {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return
-	}
+	side := ev.Side
 	c.opened = true
 	c.ConnRet = ev.Ret
 	if ev.PIDSrc == event.PIDOwner { // connect runs in the owner's context
@@ -32,11 +16,7 @@ func (c *Conn) connect(ev *event.Event) {
 	if ev.ISN == 0 && ev.Ret != 0 {
 		return
 	}
-	f := &c.Flows[side]
-	if !f.ISNKnown || f.ISNDerived {
-		f.setBase(ev.ISN, "connect", false)
-	}
-	c.an.SetISN(int(side), ev.ISN)
+	c.an.SetISN(int(side), event.Seq(ev.ISN))
 }
 
 // owner keeps the best attribution seen for a side: owner beats current.
@@ -50,21 +30,17 @@ func (c *Conn) owner(side Side, ev *event.Event) {
 
 // state records a socket's state change and pairs it with its cause.
 func (c *Conn) state(ev *event.Event) {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return
-	}
-	if ev.OldState == stClose && ev.NewState == stSynSent {
+	side := ev.Side
+	if ev.OldState == event.StateClose && ev.NewState == event.StateSynSent {
 		c.opened = true
 	}
 	c.owner(side, ev)
-	c.kernelBase(side, ev)
 	sc := StateChange{Index: ev.Index, TS: ev.TS, Side: side, Old: ev.OldState, New: ev.NewState,
-		SndUna: ev.SndUna, SndNxt: ev.SndNxt, RcvNxt: ev.RcvNxt}
+		SndUna: event.Seq(ev.SndUna), SndNxt: event.Seq(ev.SndNxt), RcvNxt: event.Seq(ev.RcvNxt)}
 	sc.Cause = c.cause(side, &sc)
 	c.States = append(c.States, sc)
 	c.sock[side], c.sockKnown[side] = ev.NewState, true
-	if ev.NewState == stFinWait1 && !c.closerSet {
+	if ev.NewState == event.StateFinWait1 && !c.closerSet {
 		c.closedBy(side)
 	}
 }
@@ -72,14 +48,10 @@ func (c *Conn) state(ev *event.Event) {
 // rcvState identifies the segment tcp_rcv_state_process handled, so the
 // state changes that follow on that socket pair with it.
 func (c *Conn) rcvState(ev *event.Event) {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
-	if !ok {
-		return
-	}
-	c.kernelBase(side, ev)
+	side := ev.Side
 	for i := len(c.Segments) - 1; i >= 0 && i >= len(c.Segments)-16; i-- {
 		s := &c.Segments[i]
-		if s.From != side && s.Seq == ev.Seq && s.Ack == ev.Ack && s.Flags == ev.Flags && s.Len == ev.Len {
+		if s.From != side && s.Seq == event.Seq(ev.Seq) && s.Ack == event.Seq(ev.Ack) && s.Flags == ev.Flags && s.Len == ev.Len {
 			s.RcvOldState = ev.OldState
 			c.lastRcv[side] = i
 			return
@@ -87,30 +59,12 @@ func (c *Conn) rcvState(ev *event.Event) {
 	}
 }
 
-// kernelBase derives relative bases from the kernel's view when tracing
-// started mid-connection and no segment of that direction was seen yet.
-func (c *Conn) kernelBase(side Side, ev *event.Event) {
-	switch ev.OldState {
-	case 0, stClose, stListen, stSynSent:
-		return // the handshake will give the real ISNs
-	}
-	if f := &c.Flows[side]; !f.ISNKnown && ev.SndUna != 0 {
-		f.setBase(ev.SndUna-1, "kernel", true)
-	}
-	if p := &c.Flows[side.peer()]; !p.ISNKnown && ev.RcvNxt != 0 {
-		p.setBase(ev.RcvNxt-1, "kernel", true)
-	}
-}
-
 // reset counts the kernel's reset events, to set beside the RST segments
 // on the wire; a received one closes like a RST.
 func (c *Conn) reset(ev *event.Event) {
-	side, ok := c.sideOf(ev.Saddr, ev.Sport)
+	side := ev.Side
 	if ev.Reason == event.ResetReceived {
 		c.rstRecv++
-	}
-	if !ok {
-		return
 	}
 	c.owner(side, ev)
 	switch ev.Reason {
@@ -118,7 +72,7 @@ func (c *Conn) reset(ev *event.Event) {
 		c.rstSent[side]++
 	case event.ResetReceived:
 		c.rst = true
-		c.closedBy(side.peer())
+		c.closedBy(side.Peer())
 	}
 }
 
@@ -157,16 +111,16 @@ func (c *Conn) cause(side Side, sc *StateChange) uint64 {
 // and whether only a RST can cause it.
 func receiveCaused(old, new uint8) (needRST, ok bool) {
 	switch {
-	case old == stSynSent && new == stEstablished,
-		old == stSynRecv && new == stEstablished,
-		old == stListen && new == stSynRecv,
-		old == stEstablished && new == stCloseWait,
-		old == stFinWait1 && (new == stFinWait2 || new == stClosing || new == stTimeWait || new == stClose),
-		old == stFinWait2 && (new == stTimeWait || new == stClose),
-		old == stClosing && (new == stTimeWait || new == stClose),
-		old == stLastAck && new == stClose:
+	case old == event.StateSynSent && new == event.StateEstablished,
+		old == event.StateSynRecv && new == event.StateEstablished,
+		old == event.StateListen && new == event.StateSynRecv,
+		old == event.StateEstablished && new == event.StateCloseWait,
+		old == event.StateFinWait1 && (new == event.StateFinWait2 || new == event.StateClosing || new == event.StateTimeWait || new == event.StateClose),
+		old == event.StateFinWait2 && (new == event.StateTimeWait || new == event.StateClose),
+		old == event.StateClosing && (new == event.StateTimeWait || new == event.StateClose),
+		old == event.StateLastAck && new == event.StateClose:
 		return false, true
-	case new == stClose && old != stTimeWait:
+	case new == event.StateClose && old != event.StateTimeWait:
 		return true, true
 	}
 	return false, false
@@ -199,7 +153,7 @@ func (c *Conn) resetsPending() bool {
 	return false
 }
 
-func closedState(s uint8) bool { return s == stClose || s == stTimeWait }
+func closedState(s uint8) bool { return s == event.StateClose || s == event.StateTimeWait }
 
 // finished says why the connection is over, or "" if it is not: a RST or
 // both FINs acknowledged, once every socket whose state is known is closed;
@@ -215,7 +169,7 @@ func (c *Conn) finished() string {
 		return "reset"
 	case c.finAcked[Client] && c.finAcked[Server]:
 		return "closed"
-	case c.sockKnown[Client] && len(c.States) > 0 && c.States[len(c.States)-1].Old == stSynSent:
+	case c.sockKnown[Client] && len(c.States) > 0 && c.States[len(c.States)-1].Old == event.StateSynSent:
 		return "failed"
 	}
 	return ""

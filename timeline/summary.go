@@ -78,6 +78,20 @@ type Summary struct {
 	Explained     map[string]int
 	ConnectRet    int32
 	TruncatedSegs int
+	// The kernel's account: every drop (Drops holds at most the first
+	// maxAccount of DropCount), every kernel retransmission with its
+	// cause and the drop it repaired, each sender's state over time, and
+	// one sentence per drop saying what became of it.
+	DropCount     int
+	RcvQueueDrops int // of DropCount, those of a socket out of room (sk_drops-style)
+	UnreadCount   int // segments freed unread at socket teardown (not drops)
+	ProbeDrops    int // keepalive and window probes discarded as old sequence (not drops)
+	Drops         []Drop
+	Retxs         []Retx
+	Senders       [2]SenderStats
+	SenderKnown   [2]bool // the sender's state was read on this side
+	RTOs          int
+	DropsRepairs  []string
 	// Violations are the TCP rules broken, each at its segment.
 	Violations []analysis.Violation
 	// Verdict is "ok", or the violated rules each with its segment.
@@ -92,7 +106,7 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 	s := &Summary{Conn: c.ID, Client: c.Client, Server: c.Server, RolesGuessed: c.RolesGuessed,
 		Opened: c.opened, End: c.end, Duration: time.Duration(c.LastTS - c.FirstTS),
 		KernelKnown: kernelKnown, Findings: map[string]int{}, Owners: c.Owners,
-		KernelResetsReceived: c.rstRecv, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
+		KernelResetsReceived: c.rstRecv, RelativeDerived: c.relDerived, ConnectRet: c.ConnRet, TruncatedSegs: c.Truncated}
 	s.RulesUnknown, s.RulesUnknownCut = c.an.Spans()
 	s.Lossy = len(s.RulesUnknown) > 0 || s.RulesUnknownCut > 0
 	if c.closerSet {
@@ -102,7 +116,6 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 		s.FinalState[side] = event.StateName(c.sock[side])
 		s.Sent[side].Bytes = c.Flows[side].Bytes
 		s.Sent[side].Segments = c.Flows[side].Segments
-		s.RelativeDerived = s.RelativeDerived || c.Flows[side].ISNDerived
 	}
 	s.WindowScaleKnown = c.synIdx >= 0
 	c.handshakeTimes(s)
@@ -118,8 +131,69 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 		s.addExplained(ExplainNotOnWire, c.unmatched[1])
 	}
 	c.resetTally(s)
+	c.account(s)
 	s.Verdict = verdict(s.Violations)
 	return s
+}
+
+// account copies the kernel's account into the summary and explains
+// each drop.
+func (c *Conn) account(s *Summary) {
+	s.DropCount, s.Drops, s.Retxs = c.DropCount, c.Drops, c.Retxs
+	s.RcvQueueDrops, s.UnreadCount, s.ProbeDrops = c.RcvQueueDrops, c.UnreadCount, c.ProbeDrops
+	for side := Client; side <= Server; side++ {
+		c.Senders[side].close(c.LastTS)
+		s.Senders[side] = c.Senders[side]
+		s.SenderKnown[side] = c.Senders[side].Samples > 0
+		s.RTOs += c.Senders[side].RTOs
+	}
+	for i := range c.Drops {
+		s.DropsRepairs = append(s.DropsRepairs, c.Drops[i].explain())
+	}
+	for i := range c.sightings {
+		c.late = append(c.late, c.sightings[i].broke...) // never paired with a wire record
+		c.sightings[i].broke = nil
+	}
+	s.Violations = append(s.Violations, c.late...)
+	s.Late = append(s.Late, c.late...)
+}
+
+// explain says in one sentence which segment was dropped, why, and what
+// resent it.
+func (d *Drop) explain() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "drop #%d (%s", d.Index, d.Reason)
+	if d.Location != "" {
+		fmt.Fprintf(&b, " in %s", d.Location)
+	}
+	b.WriteString(") of ")
+	if d.Segment != 0 {
+		fmt.Fprintf(&b, "segment #%d", d.Segment)
+	} else {
+		b.WriteString("a segment the tracer did not see")
+	}
+	seq := d.Seq
+	if d.HasRel {
+		seq = d.SeqRel
+	}
+	fmt.Fprintf(&b, " (%s seq %d len %d)", d.From, seq, d.Len)
+	switch {
+	case d.Kind == DropUnread:
+		b.WriteString(": freed unread when its socket was destroyed, not a loss")
+	case d.Kind == DropProbe:
+		b.WriteString(": a probe below rcv_nxt, answered and discarded, not a loss")
+	case !d.carries():
+		b.WriteString(": no data, nothing to resend")
+	case d.RepairedBy != 0 && d.Retransmit != 0:
+		fmt.Fprintf(&b, ": repaired by #%d, the kernel's %s retransmission #%d", d.RepairedBy, d.Cause, d.Retransmit)
+	case d.RepairedBy != 0:
+		fmt.Fprintf(&b, ": repaired by #%d (no kernel retransmission reported)", d.RepairedBy)
+	case d.Retransmit != 0:
+		fmt.Fprintf(&b, ": resent by the kernel's %s retransmission #%d, not seen on the wire", d.Cause, d.Retransmit)
+	default:
+		b.WriteString(": not repaired")
+	}
+	return b.String()
 }
 
 // resetTally sets the kernel's resets beside the RST segments each side
@@ -266,6 +340,12 @@ func (s *Summary) String() string {
 	}
 	if len(s.Findings) > 0 {
 		fmt.Fprintf(&b, " findings=%s", strings.Join(s.FindingNames(), ","))
+	}
+	if s.DropCount > 0 {
+		fmt.Fprintf(&b, " drops=%d", s.DropCount)
+	}
+	if s.RTOs > 0 {
+		fmt.Fprintf(&b, " rtos=%d", s.RTOs)
 	}
 	fmt.Fprintf(&b, " states=%s/%s verdict=%s", s.FinalState[Client], s.FinalState[Server], s.Verdict)
 	return b.String()

@@ -1,13 +1,12 @@
-// Package timeline groups annotated events into connections: who is client
-// and server, each direction's numbers relative to its ISN, each segment
+// Package timeline groups annotated events into connections: each segment
 // with the state change it caused and the analysis package's findings, and
-// a summary when the connection ends. It is pure Go and bounded in memory:
+// a summary when the connection ends. Which end is client and server and
+// the relative numbers are conn.Tracker's, read from the events. It is pure Go and bounded in memory:
 // ended connections are summarised and dropped, idle ones expire, and a
 // hard cap evicts the least recently active.
 package timeline
 
 import (
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -27,8 +26,11 @@ type Options struct {
 	// ladder; later ones are still analysed and counted. Default 10000.
 	MaxSegments int
 	// RetransmitWindow is how far apart in time a kernel retransmit event
-	// and a segment with the same seq and len may be and still match.
-	// Default 10ms.
+	// and the wire segments of its range may be and still match; of
+	// several sendings within it, the nearest to the event wins. Default
+	// 100ms: well below the 200ms minimum RTO that separates two
+	// retransmissions by timer, and wide enough for a slow (emulated)
+	// machine between the transmission and the tracepoint.
 	RetransmitWindow time.Duration
 	// KernelRetransmits says the retransmit tracepoint is attached, so a
 	// segment without a kernel event is known not to be a retransmission.
@@ -51,7 +53,7 @@ func (o *Options) defaults() {
 		o.MaxSegments = 10000
 	}
 	if o.RetransmitWindow <= 0 {
-		o.RetransmitWindow = 10 * time.Millisecond
+		o.RetransmitWindow = 100 * time.Millisecond
 	}
 }
 
@@ -64,6 +66,11 @@ type Result struct {
 	// Updated lists earlier segments whose kernel retransmit flag this
 	// event set (the kernel event came after the segment).
 	Updated []*Segment
+	// State is the state change this event recorded, nil for other events.
+	State *StateChange
+	// Conn is the connection the event went to, nil when none (it may
+	// also be in Ended).
+	Conn *Conn
 	// Ended lists the connections that ended with this event (closed,
 	// reset, idle, evicted), each with its Summary.
 	Ended []*Conn
@@ -123,7 +130,10 @@ func (t *Timeline) Feed(ev *event.Event) Result {
 	if c == nil {
 		return t.res
 	}
+	t.res.Conn = c
 	c.LastTS = max(c.LastTS, ev.TS)
+	c.endpoints(ev)
+	c.relDerived = c.relDerived || ev.RelDerived
 	t.dispatch(c, ev)
 	switch reason := c.finished(); {
 	case reason != "":
@@ -158,6 +168,8 @@ func (t *Timeline) dispatch(c *Conn, ev *event.Event) {
 		c.connect(ev)
 	case event.TypeState:
 		c.state(ev)
+		t.res.State = &c.States[len(c.States)-1]
+		c.senderState(ev)
 	case event.TypeRcvState:
 		c.rcvState(ev)
 	case event.TypeRetransmit:
@@ -165,6 +177,9 @@ func (t *Timeline) dispatch(c *Conn, ev *event.Event) {
 		if s := c.kernelRetransmit(ev, uint64(t.opts.RetransmitWindow)); s != nil {
 			t.res.Updated = append(t.res.Updated, s)
 		}
+		c.retransmitted(ev, ev.Side)
+	case event.TypeDrop:
+		c.drop(ev)
 	case event.TypeReset:
 		c.reset(ev)
 	}
@@ -211,10 +226,11 @@ func (t *Timeline) conn(ev *event.Event) *Conn {
 		t.lru.touch(c.elem)
 		return c
 	}
-	c := newConn(ev.Conn)
-	if !c.assignRoles(ev) {
+	if !ev.Saddr.IsValid() || !ev.Daddr.IsValid() {
 		return nil
 	}
+	c := newConn(ev.Conn)
+	c.RolesGuessed = ev.RolesGuessed
 	c.FirstTS, c.segCap = ev.TS, t.opts.MaxSegments
 	for len(t.conns) >= t.opts.MaxConns {
 		t.finish(t.lru.oldest(), "evicted")
@@ -242,43 +258,14 @@ func (t *Timeline) finish(c *Conn, reason string) {
 	c.Summary = c.summarise(t.opts.KernelRetransmits)
 	delete(t.conns, c.ID)
 	t.lru.remove(c.elem)
-	t.ended.add(c.ID)
+	// A connection summarised because it was idle or made room is still
+	// open for conn, which keeps its id: its later events start a new
+	// timeline of the same id (and a second summary), not silence.
+	if reason != "idle" && reason != "evicted" {
+		t.ended.add(c.ID)
+	}
 	t.res.Ended = append(t.res.Ended, c)
 	if t.opts.OnEnd != nil {
 		t.opts.OnEnd(c)
 	}
-}
-
-// assignRoles decides client and server from the first event seen.
-func (c *Conn) assignRoles(ev *event.Event) bool {
-	src := netip.AddrPortFrom(ev.Saddr.Unmap(), ev.Sport)
-	dst := netip.AddrPortFrom(ev.Daddr.Unmap(), ev.Dport)
-	if !src.IsValid() || !dst.IsValid() {
-		return false
-	}
-	syn := ev.Type == event.TypeSegment && ev.Flags&event.SYN != 0
-	switch {
-	case syn && ev.Flags&event.ACK == 0, ev.Type == event.TypeConnect:
-		c.Client, c.Server = src, dst
-	case syn:
-		c.Client, c.Server = dst, src
-	case ev.Type == event.TypeState && ev.NewState == event.ParseState("SYN_SENT"):
-		c.Client, c.Server = src, dst
-	case ev.Type == event.TypeState && ev.OldState == event.ParseState("LISTEN"):
-		c.Client, c.Server = dst, src
-	default:
-		c.Client, c.Server = guessRoles(src, dst)
-		c.RolesGuessed = true
-	}
-	return true
-}
-
-// guessRoles picks the server as the endpoint with a port below the
-// ephemeral range when only one has one, else the first sender is the client.
-func guessRoles(src, dst netip.AddrPort) (client, server netip.AddrPort) {
-	const ephemeral = 32768
-	if src.Port() < ephemeral && dst.Port() >= ephemeral {
-		return dst, src
-	}
-	return src, dst
 }

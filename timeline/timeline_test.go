@@ -92,7 +92,7 @@ func TestRcvStatePairing(t *testing.T) {
 	if last.Cause != 13 {
 		t.Errorf("CLOSE_WAIT caused by #%d, want the FIN #13", last.Cause)
 	}
-	if c.Segments[3].RcvOldState != event.ParseState("ESTABLISHED") {
+	if c.Segments[3].RcvOldState != event.StateEstablished {
 		t.Errorf("FIN's rcv old state %d", c.Segments[3].RcvOldState)
 	}
 }
@@ -119,10 +119,11 @@ func TestMidConnectionDerived(t *testing.T) {
 	}
 }
 
+// TestKernelDerivedBase: traced from the middle, the first state event's
+// snd_una and rcv_nxt give conn.Tracker the bases, and the timeline shows
+// its numbers, marked derived.
 func TestKernelDerivedBase(t *testing.T) {
-	b := tt.New("127.0.0.1:40000", "127.0.0.1:20000")
-	b.Seg(C, "PA", 100, 50, 4).Seg(S, "A", 50, 104, 0) // only to set the builder's kernel view
-	b.Events = nil
+	b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").From(104, 50)
 	b.State(C, "ESTABLISHED", "FIN_WAIT1").Seg(C, "FA", 104, 50, 0)
 	tl := timeline.New(timeline.Options{})
 	var seg timeline.Segment
@@ -132,11 +133,11 @@ func TestKernelDerivedBase(t *testing.T) {
 		}
 	}
 	c := tl.Flush()[0]
-	if f := c.Flows[timeline.Client]; f.ISNFrom != "kernel" || !f.ISNDerived {
-		t.Errorf("client base from %q derived %v, want kernel", f.ISNFrom, f.ISNDerived)
+	if seg.SeqRel != 1 || seg.AckRel != 1 || !seg.Derived {
+		t.Errorf("FIN rel %d/%d derived %v, want 1/1 derived (snd_una and rcv_nxt are relative 1)", seg.SeqRel, seg.AckRel, seg.Derived)
 	}
-	if seg.SeqRel != 1 || seg.AckRel != 1 {
-		t.Errorf("FIN rel %d/%d, want 1/1 (snd_una and rcv_nxt are 1)", seg.SeqRel, seg.AckRel)
+	if !c.RolesGuessed || !c.Summary.RelativeDerived || c.Client.Port() != 40000 {
+		t.Errorf("roles guessed %v, derived %v, client %s; want guessed, derived, port 40000", c.RolesGuessed, c.Summary.RelativeDerived, c.Client)
 	}
 }
 
@@ -257,5 +258,46 @@ func TestResetTally(t *testing.T) {
 			t.Errorf("%s: wire %d sent %d received %d disagreements %d; want %d %d %d %d", c.name,
 				s.Resets, s.KernelResetsSent, s.KernelResetsReceived, s.ResetDisagreements, c.wire, c.sent, c.recv, c.dis)
 		}
+	}
+}
+
+// TestEchoAcrossWrap: with ISNs just below 2^32 the summary (bytes, end,
+// closer, verdict) and the state pairing are those of the plain session.
+func TestEchoAcrossWrap(t *testing.T) {
+	want := feed(timeline.New(timeline.Options{}), tt.Echo())
+	got := feed(timeline.New(timeline.Options{}), tt.Echo().Rebased(0xfffffffe, 0xffffffff))
+	if len(got) != 1 || len(want) != 1 {
+		t.Fatalf("ended %d and %d connections, want 1 each", len(got), len(want))
+	}
+	if g, w := got[0].Summary.String(), want[0].Summary.String(); g != w {
+		t.Errorf("summary across the wrap:\n%s\nwant:\n%s", g, w)
+	}
+	for i, sc := range got[0].States {
+		if sc.Cause != want[0].States[i].Cause {
+			t.Errorf("state change %d caused by #%d, want #%d", i, sc.Cause, want[0].States[i].Cause)
+		}
+	}
+	// SYN, 2 bytes and FIN: the client's next seq is ISN+4, past the wrap.
+	if f := got[0].Flows[timeline.Client]; f.NextSeq != 2 || f.Bytes != 2 {
+		t.Errorf("client flow next %#x bytes %d, want 0x2 and 2", uint32(f.NextSeq), f.Bytes)
+	}
+}
+
+// TestIdleConnectionResumes: a connection summarised as idle keeps its id
+// in conn; when it speaks again its events make a new timeline and a
+// second summary instead of being dropped.
+func TestIdleConnectionResumes(t *testing.T) {
+	tl := timeline.New(timeline.Options{IdleTimeout: time.Second})
+	b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().Seg(C, "PA", 1, 1, 2)
+	feed(tl, b)
+	b.Events = nil
+	b.Wait(2e9).Seg(S, "A", 1, 3, 0)
+	ended := feed(tl, b)
+	if len(ended) != 1 || ended[0].Summary.End != "idle" || tl.Len() != 1 {
+		t.Fatalf("ended %d held %d; want the idle summary and the resumed connection held", len(ended), tl.Len())
+	}
+	again := tl.Flush()
+	if len(again) != 1 || again[0].ID != ended[0].ID || len(again[0].Segments) != 1 {
+		t.Fatalf("resumed: %d connections; want one of id %d with the later segment", len(again), ended[0].ID)
 	}
 }

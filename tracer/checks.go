@@ -7,10 +7,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/cilium/ebpf/btf"
 )
 
 // btfPath is a variable so tests can point it elsewhere.
-var btfPath = "/sys/kernel/btf/vmlinux"
+var btfPath = defaultBTFPath
+
+const defaultBTFPath = "/sys/kernel/btf/vmlinux"
 
 // Capabilities from linux/capability.h.
 const (
@@ -65,9 +69,22 @@ func effectiveCaps() (uint64, error) {
 	return 0, errors.New("no CapEff line in /proc/self/status")
 }
 
+// checkBTF loads the kernel's BTF, not just looks for the file: the
+// programs are CO-RE, and a file that is there but does not parse would
+// only fail later, at load, with a relocation error and no hint.
 func checkBTF() error {
+	const hint = "tcptracer needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 5.8+)"
 	if _, err := os.Stat(btfPath); err != nil {
-		return fmt.Errorf("%w: %s: %v (tcptracer needs a kernel built with CONFIG_DEBUG_INFO_BTF=y)", ErrNoBTF, btfPath, err)
+		return fmt.Errorf("%w: %s: %v (%s)", ErrNoBTF, btfPath, err, hint)
+	}
+	var err error
+	if btfPath == defaultBTFPath {
+		_, err = btf.LoadKernelSpec() // cached: the loader uses the same spec
+	} else {
+		_, err = btf.LoadSpec(btfPath)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: load %s: %v (the file is there but is not valid BTF: %s, and the file must be the running kernel's own)", ErrNoBTF, btfPath, err, hint)
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package tracer
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,5 +65,19 @@ func TestOptionsValidate(t *testing.T) {
 	o := DefaultOptions()
 	if err := o.Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+}
+
+// A file that is there but is not BTF fails at the check, with the hint.
+func TestGarbageBTF(t *testing.T) {
+	old := btfPath
+	defer func() { btfPath = old }()
+	btfPath = filepath.Join(t.TempDir(), "vmlinux")
+	if err := os.WriteFile(btfPath, []byte("not BTF at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := checkBTF()
+	if !errors.Is(err, ErrNoBTF) || !strings.Contains(err.Error(), "not valid BTF") || !strings.Contains(err.Error(), "CONFIG_DEBUG_INFO_BTF") {
+		t.Errorf("checkBTF with a garbage file: %v", err)
 	}
 }

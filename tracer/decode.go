@@ -17,6 +17,7 @@ const (
 	recRcvState   = uint8(event.TypeRcvState)
 	recRetransmit = uint8(event.TypeRetransmit)
 	recReset      = uint8(event.TypeReset)
+	recDrop       = uint8(event.TypeDrop)
 )
 
 const (
@@ -26,6 +27,7 @@ const (
 	connectSize = int(unsafe.Sizeof(tcptracerConnectEvent{}))
 	stateSize   = int(unsafe.Sizeof(tcptracerStateEvent{}))
 	sockSize    = int(unsafe.Sizeof(tcptracerSockEvent{}))
+	dropSize    = int(unsafe.Sizeof(tcptracerDropEvent{}))
 )
 
 // Decoder turns raw records into events. It keeps a small cache of comm
@@ -34,6 +36,7 @@ type Decoder struct {
 	comms  map[[16]byte]string
 	ifname func(uint32) string
 	lost   uint32 // the last record's lost stamp
+	drops  *dropNames
 }
 
 // LostStamp returns the last decoded record's count of failed
@@ -72,6 +75,8 @@ func (d *Decoder) Decode(raw []byte, ev *event.Event) error {
 		d.state((*tcptracerStateEvent)(p), ev)
 	case recRetransmit, recReset:
 		d.sock((*tcptracerSockEvent)(p), ev)
+	case recDrop:
+		d.drop((*tcptracerDropEvent)(p), ev)
 	}
 	return nil
 }
@@ -86,6 +91,8 @@ func recordSize(typ uint8) int {
 		return stateSize
 	case recRetransmit, recReset:
 		return sockSize
+	case recDrop:
+		return dropSize
 	}
 	return 0
 }
@@ -156,6 +163,43 @@ func (d *Decoder) segment(s *tcptracerSegmentEvent, ev *event.Event) {
 	for i := range o.NSACK {
 		o.SACK[i] = event.SACKBlock{Left: s.Sack[2*i], Right: s.Sack[2*i+1]}
 	}
+	decodeSender(&s.Sender, &ev.Sender)
+}
+
+// decodeSender converts the kernel's scaled RTT fields to microseconds.
+func decodeSender(s *tcptracerSenderState, out *event.Sender) {
+	if s.Valid == 0 {
+		return
+	}
+	*out = event.Sender{
+		Valid: true, SndUna: s.SndUna, SndNxt: s.SndNxt, RcvNxt: s.RcvNxt, SndWnd: s.SndWnd,
+		Cwnd: s.SndCwnd, Ssthresh: s.Ssthresh,
+		SRTT: s.SrttUs >> 3, RTTVar: s.MdevUs >> 2, RTOVar: s.RttvarUs, RTO: s.RtoUs,
+		PacketsOut: s.PacketsOut, RetransOut: s.RetransOut, LostOut: s.LostOut, SackedOut: s.SackedOut,
+		Delivered: s.Delivered, TotalRetrans: s.TotalRetrans, DSACKDups: s.DsackDups,
+		TLPHighSeq: s.TlpHighSeq, MSS: s.Mss,
+		CAState: s.CaState, Retransmits: s.Retransmits, Backoff: s.Backoff,
+	}
+}
+
+func (d *Decoder) drop(s *tcptracerDropEvent, ev *event.Event) {
+	d.header(&s.Hdr, ev)
+	ev.Ifindex = s.Ifindex
+	if d.ifname != nil && s.Ifindex != 0 {
+		ev.Iface = d.ifname(s.Ifindex)
+	}
+	ev.Seq, ev.Ack, ev.Len, ev.Flags = s.Seq, s.Ack, s.Len, s.Flags
+	ev.Drop = event.Drop{HasReason: s.HasReason != 0, Reason: s.Reason, Location: s.Location}
+	if !ev.Drop.HasReason {
+		ev.Drop.ReasonName = event.NoReason
+	}
+	if d.drops == nil {
+		return
+	}
+	if ev.Drop.HasReason {
+		ev.Drop.ReasonName = d.drops.reason(s.Reason)
+	}
+	ev.Drop.Symbol = d.drops.symbol(s.Location)
 }
 
 func (d *Decoder) connect(c *tcptracerConnectEvent, ev *event.Event) {
@@ -170,6 +214,7 @@ func (d *Decoder) state(s *tcptracerStateEvent, ev *event.Event) {
 	ev.SndUna, ev.SndNxt, ev.RcvNxt = s.SndUna, s.SndNxt, s.RcvNxt
 	ev.OldState, ev.NewState = s.OldState, s.NewState
 	ev.Seq, ev.Ack, ev.Len, ev.Flags = s.Seq, s.Ack, s.Len, s.Flags
+	decodeSender(&s.Sender, &ev.Sender)
 }
 
 func (d *Decoder) sock(s *tcptracerSockEvent, ev *event.Event) {
@@ -178,4 +223,5 @@ func (d *Decoder) sock(s *tcptracerSockEvent, ev *event.Event) {
 	ev.Seq, ev.Len = s.Seq, s.Len
 	ev.OldState = s.State
 	ev.Reason = s.Reason
+	decodeSender(&s.Sender, &ev.Sender)
 }

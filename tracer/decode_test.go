@@ -65,9 +65,21 @@ func TestDecodeGolden(t *testing.T) {
 		Seq: 1000, Flags: 0x002, OldState: 10}
 	retr := &tcptracerSockEvent{Hdr: hdr(recRetransmit, afInet, "127.0.0.1", "127.0.0.1", 40000, 20000), Proc: proc(1), Seq: 1001, Len: 2, State: 1}
 	reset := &tcptracerSockEvent{Hdr: hdr(recReset, afInet, "127.0.0.1", "127.0.0.1", 40000, 20000), State: 7, Reason: 1}
-	records := [][]byte{raw(synRecord()), raw(sack), raw(conn), raw(state), raw(rcv), raw(retr), raw(reset)}
+	egress := synRecord()
+	egress.Hdr.TsNs++
+	// srtt_us is kept << 3 and mdev_us << 2: the record shows µs.
+	egress.Sender = tcptracerSenderState{SndUna: 1000, SndNxt: 1000, SndCwnd: 10, Ssthresh: 7, SrttUs: 800, MdevUs: 400,
+		RttvarUs: 200000, RtoUs: 201000, Delivered: 1, Mss: 1448, CaState: 4, Retransmits: 1, Backoff: 1, Valid: 1}
+	retrLoss := &tcptracerSockEvent{Hdr: retr.Hdr, Proc: proc(1), Seq: 1001, Len: 2, State: 1, Sender: egress.Sender}
+	drop := &tcptracerDropEvent{Hdr: hdr(recDrop, afInet, "127.0.0.1", "127.0.0.1", 40000, 20000), Location: 0xffffffff81c2a3bc,
+		Reason: 12, Ifindex: 1, Seq: 1001, Ack: 5001, Len: 2, Flags: 0x018, HasReason: 1}
+	old := &tcptracerDropEvent{Hdr: drop.Hdr, Location: 0xffffffff81c2a3bc, Seq: 1000, Flags: 0x002}
+	records := [][]byte{raw(synRecord()), raw(sack), raw(conn), raw(state), raw(rcv), raw(retr), raw(reset),
+		raw(egress), raw(retrLoss), raw(drop), raw(old)}
 
 	d := NewDecoder(func(i uint32) string { return map[uint32]string{1: "lo", 3: "veth0"}[i] })
+	d.drops = &dropNames{loaded: true, cache: map[uint64]string{}, reasons: map[uint32]string{12: "NETFILTER_DROP"},
+		syms: []ksym{{addr: 0xffffffff81c2a320, name: "nf_hook_slow"}}}
 	var out bytes.Buffer
 	w := output.NewJSONWriter(&out)
 	var ev event.Event

@@ -190,7 +190,7 @@ func ProgramNames() []string {
 			names = append(names, p.name)
 		}
 	}
-	for _, p := range append(append(baseProgs, ownerProgs...), xmitProg) {
+	for _, p := range append(append(baseProgs, ownerProgs...), xmitProg, dropProg, dropProgNoReason) {
 		names = append(names, p.name)
 	}
 	return names

@@ -56,6 +56,7 @@ func (t *Tracer) Run(ctx context.Context, h Handler) error {
 		return err
 	}
 	dec := NewDecoder(t.ifaceName)
+	dec.drops = t.drops
 	var rec ringbuf.Record
 	for {
 		done := ctx.Err() != nil
@@ -121,16 +122,21 @@ func (t *Tracer) lostBefore(stamp uint32, h Handler) error {
 
 // reportDrops emits a lost event for reservations that failed after the
 // last record read (no later record carried their count).
+// It also reports the runs of the tracing programs the kernel skipped:
+// a tracepoint program is not run again on a CPU where it is already
+// running (a softirq that transmits while the transmit hook runs in
+// process context, say), and the records it would have written are lost.
 func (t *Tracer) reportDrops(ev *event.Event, h Handler) error {
 	c, err := t.Counters()
 	if err != nil {
 		return err
 	}
-	if c.Lost <= t.lost {
+	n := c.Lost - min(t.lost, c.Lost) + c.Missed - min(t.missed, c.Missed)
+	t.lost, t.missed = max(t.lost, c.Lost), max(t.missed, c.Missed)
+	if n == 0 {
 		return nil
 	}
-	*ev = event.Event{Type: event.TypeLost, TS: monotonicNow(), Count: c.Lost - t.lost}
-	t.lost = c.Lost
+	*ev = event.Event{Type: event.TypeLost, TS: monotonicNow(), Count: n}
 	return h.HandleEvent(ev)
 }
 
@@ -138,6 +144,10 @@ func (t *Tracer) reportDrops(ev *event.Event, h Handler) error {
 type Counts struct {
 	Lost      uint64 // ring buffer reservations that failed
 	Malformed uint64 // packets on a traced interface that did not parse as well-formed TCP
+	// Missed counts runs of the tracing programs the kernel skipped
+	// because the program was already running on that CPU (recursion
+	// misses, Linux 5.12+): records that were never written.
+	Missed uint64
 }
 
 // Counters reads the kernel side's running totals.
@@ -146,7 +156,30 @@ func (t *Tracer) Counters() (Counts, error) {
 	if err := t.counts.Lookup(uint32(0), &c); err != nil {
 		return Counts{}, fmt.Errorf("read counters: %w", err)
 	}
-	return Counts{Lost: c.Lost, Malformed: c.Malformed}, nil
+	missed, err := t.recursionMisses()
+	if err != nil {
+		return Counts{}, err
+	}
+	return Counts{Lost: c.Lost, Malformed: c.Malformed, Missed: missed}, nil
+}
+
+// recursionMisses sums the skipped runs of every program but the TC
+// classifiers (which the kernel always runs).
+func (t *Tracer) recursionMisses() (uint64, error) {
+	var n uint64
+	for _, coll := range t.colls {
+		for name, p := range coll.Programs {
+			if name == "tc_ingress" || name == "tc_egress" {
+				continue
+			}
+			st, err := p.Stats()
+			if err != nil {
+				return 0, fmt.Errorf("read stats of program %s: %w", name, err)
+			}
+			n += st.RecursionMisses
+		}
+	}
+	return n, nil
 }
 
 func (t *Tracer) ifaceName(idx uint32) string {

@@ -1,9 +1,16 @@
 package tracer
 
 import (
-	"runtime/debug"
+	"bufio"
+	"compress/gzip"
+	"io"
+	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"tcptracer/internal/version"
 )
 
 func kernelRelease() string {
@@ -21,32 +28,43 @@ func monotonicNow() uint64 {
 	return uint64(ts.Nano())
 }
 
-// buildVersion names the build: module version, else the VCS revision.
-func buildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	rev, dirty := "", false
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
+// buildVersion names the build: the stamped version, else the VCS revision
+// (package version).
+func buildVersion() string { return version.String() }
+
+// jiffyMicros is the length of a jiffy in microseconds, from the kernel's
+// CONFIG_HZ (in /proc/config.gz or /boot/config-RELEASE), or 0 when
+// neither is readable: the sender's rto is then reported as unknown.
+func jiffyMicros() uint32 {
+	for _, path := range []string{"/proc/config.gz", "/boot/config-" + kernelRelease()} {
+		if hz := configHZ(path); hz > 0 {
+			return uint32(1000000 / hz)
 		}
 	}
-	if len(rev) > 12 {
-		rev = rev[:12]
+	return 0
+}
+
+func configHZ(path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
 	}
-	if rev == "" {
-		return "devel"
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			return 0
+		}
+		defer z.Close()
+		r = z
 	}
-	if dirty {
-		rev += "-dirty"
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CONFIG_HZ="); ok {
+			hz, _ := strconv.Atoi(v)
+			return hz
+		}
 	}
-	return rev
+	return 0
 }

@@ -27,6 +27,20 @@ type tcptracerCounterSet struct {
 	Malformed uint64
 }
 
+type tcptracerDropEvent struct {
+	_         structs.HostLayout
+	Hdr       tcptracerRecHdr
+	Location  uint64
+	Reason    uint32
+	Ifindex   uint32
+	Seq       uint32
+	Ack       uint32
+	Len       uint32
+	Flags     uint16
+	HasReason uint8
+	Pad       uint8
+}
+
 type tcptracerProcInfo struct {
 	_    structs.HostLayout
 	Pid  uint32
@@ -73,6 +87,34 @@ type tcptracerSegmentEvent struct {
 	OptMask uint8
 	Nsack   uint8
 	Point   uint8
+	Sender  tcptracerSenderState
+}
+
+type tcptracerSenderState struct {
+	_            structs.HostLayout
+	SndUna       uint32
+	SndNxt       uint32
+	RcvNxt       uint32
+	SndWnd       uint32
+	SndCwnd      uint32
+	Ssthresh     uint32
+	SrttUs       uint32
+	MdevUs       uint32
+	RttvarUs     uint32
+	RtoUs        uint32
+	PacketsOut   uint32
+	RetransOut   uint32
+	LostOut      uint32
+	SackedOut    uint32
+	Delivered    uint32
+	TotalRetrans uint32
+	DsackDups    uint32
+	TlpHighSeq   uint32
+	Mss          uint32
+	CaState      uint8
+	Retransmits  uint8
+	Backoff      uint8
+	Valid        uint8
 }
 
 type tcptracerSockEvent struct {
@@ -84,7 +126,8 @@ type tcptracerSockEvent struct {
 	State  uint8
 	Reason uint8
 	Pad    [2]uint8
-	_      [4]byte
+	Pad3   uint32
+	Sender tcptracerSenderState
 }
 
 type tcptracerStateEvent struct {
@@ -100,7 +143,8 @@ type tcptracerStateEvent struct {
 	Flags    uint16
 	OldState uint8
 	NewState uint8
-	_        [4]byte
+	Pad      uint32
+	Sender   tcptracerSenderState
 }
 
 type tcptracerTrackKey struct {
@@ -146,6 +190,8 @@ const (
 	tcptracerProgKretprobeV6Connect = "kretprobe_v6_connect"
 	tcptracerProgTcEgress           = "tc_egress"
 	tcptracerProgTcIngress          = "tc_ingress"
+	tcptracerProgTpKfreeSkb         = "tp_kfree_skb"
+	tcptracerProgTpKfreeSkbNoreason = "tp_kfree_skb_noreason"
 	tcptracerProgTpReceiveReset     = "tp_receive_reset"
 	tcptracerProgTpRecvLength       = "tp_recv_length"
 	tcptracerProgTpRetransmit       = "tp_retransmit"
@@ -157,6 +203,7 @@ const (
 	tcptracerVarFilterFamily        = "filter_family"
 	tcptracerVarFilterPid           = "filter_pid"
 	tcptracerVarFilterPort          = "filter_port"
+	tcptracerVarJiffyUs             = "jiffy_us"
 	tcptracerVarUnusedRecord        = "unused_record"
 )
 
@@ -216,6 +263,8 @@ type tcptracerProgramSpecs struct {
 	KretprobeV6Connect *ebpf.ProgramSpec `ebpf:"kretprobe_v6_connect"`
 	TcEgress           *ebpf.ProgramSpec `ebpf:"tc_egress"`
 	TcIngress          *ebpf.ProgramSpec `ebpf:"tc_ingress"`
+	TpKfreeSkb         *ebpf.ProgramSpec `ebpf:"tp_kfree_skb"`
+	TpKfreeSkbNoreason *ebpf.ProgramSpec `ebpf:"tp_kfree_skb_noreason"`
 	TpReceiveReset     *ebpf.ProgramSpec `ebpf:"tp_receive_reset"`
 	TpRecvLength       *ebpf.ProgramSpec `ebpf:"tp_recv_length"`
 	TpRetransmit       *ebpf.ProgramSpec `ebpf:"tp_retransmit"`
@@ -247,6 +296,7 @@ type tcptracerVariableSpecs struct {
 	FilterFamily *ebpf.VariableSpec `ebpf:"filter_family"`
 	FilterPid    *ebpf.VariableSpec `ebpf:"filter_pid"`
 	FilterPort   *ebpf.VariableSpec `ebpf:"filter_port"`
+	JiffyUs      *ebpf.VariableSpec `ebpf:"jiffy_us"`
 	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
 }
 
@@ -301,6 +351,7 @@ type tcptracerVariables struct {
 	FilterFamily *ebpf.Variable `ebpf:"filter_family"`
 	FilterPid    *ebpf.Variable `ebpf:"filter_pid"`
 	FilterPort   *ebpf.Variable `ebpf:"filter_port"`
+	JiffyUs      *ebpf.Variable `ebpf:"jiffy_us"`
 	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
 }
 
@@ -322,6 +373,8 @@ type tcptracerPrograms struct {
 	KretprobeV6Connect *ebpf.Program `ebpf:"kretprobe_v6_connect"`
 	TcEgress           *ebpf.Program `ebpf:"tc_egress"`
 	TcIngress          *ebpf.Program `ebpf:"tc_ingress"`
+	TpKfreeSkb         *ebpf.Program `ebpf:"tp_kfree_skb"`
+	TpKfreeSkbNoreason *ebpf.Program `ebpf:"tp_kfree_skb_noreason"`
 	TpReceiveReset     *ebpf.Program `ebpf:"tp_receive_reset"`
 	TpRecvLength       *ebpf.Program `ebpf:"tp_recv_length"`
 	TpRetransmit       *ebpf.Program `ebpf:"tp_retransmit"`
@@ -347,6 +400,8 @@ func (p *tcptracerPrograms) Close() error {
 		p.KretprobeV6Connect,
 		p.TcEgress,
 		p.TcIngress,
+		p.TpKfreeSkb,
+		p.TpKfreeSkbNoreason,
 		p.TpReceiveReset,
 		p.TpRecvLength,
 		p.TpRetransmit,

@@ -30,8 +30,10 @@ type Tracer struct {
 	links  []link.Link
 	tc     *tcAttachment
 	hooks  []event.Hook
+	drops  *dropNames
 	ifname map[uint32]string
 	lost   uint64 // failed reservations reported so far
+	missed uint64 // skipped tracing program runs reported so far
 	lostEv event.Event
 	closed bool
 }
@@ -52,7 +54,7 @@ func New(opts Options) (*Tracer, error) {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
 	t := &Tracer{opts: opts, ifname: map[uint32]string{}}
-	for _, step := range []func() error{t.loadSpec, t.loadMaps, t.attachSocketHooks, t.attachTC, t.attachXmit} {
+	for _, step := range []func() error{t.loadSpec, t.loadMaps, t.attachSocketHooks, t.attachTC, t.attachXmit, t.attachDrops} {
 		if err := step(); err != nil {
 			t.Close()
 			return nil, err
@@ -70,6 +72,7 @@ func (t *Tracer) loadSpec() error {
 		"filter_port":   t.opts.Port,
 		"filter_pid":    t.opts.PID,
 		"filter_family": t.opts.kernelFamily(),
+		"jiffy_us":      jiffyMicros(),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {

@@ -4,8 +4,10 @@
 # on every run.
 set -euo pipefail
 
-# tcpdump and iproute2 are copied into the guest (tcpdump is the tests' oracle)
-pkgs=(qemu-system-x86 busybox-static zstd xz-utils tcpdump iproute2)
+# tcpdump, iproute2 (ip, tc, ss), ethtool and nftables are copied into the
+# guest (tcpdump is the tests' oracle; ethtool turns a veth pair's offloads
+# off; nft drops chosen segments)
+pkgs=(qemu-system-x86 busybox-static zstd xz-utils tcpdump iproute2 ethtool nftables)
 
 missing=()
 for pkg in "${pkgs[@]}"; do

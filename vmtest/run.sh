@@ -14,14 +14,18 @@
 #   VMTEST_CELL_TIMEOUT=480                 seconds per cell
 #   VMTEST_MEM=1024 VMTEST_ACCEL=tcg        guest MiB; tcg or kvm
 #   VMTEST_JOBS=$(nproc)                    guests booted at once
-#   VMTEST_KMODS='sch_ingress cls_bpf veth xfrm_user nfnetlink'
+#   VMTEST_KMODS='sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota'
 #                                           guest modules, dependencies added; a
 #                                           stock host autoloads the last two for
 #                                           netlink handles in new namespaces
-#   VMTEST_TOOLS='tcpdump ip tc'            host programs copied with their libraries
+#   VMTEST_TOOLS='tcpdump ip tc ethtool nft ss' host programs copied with their libraries
 #   VMTEST_ORACLE=on|off                    off: guest and host cells get TCPTRACER_ORACLE=off
 #   VMTEST_PKG=./test/e2e                   test package built as the guest's e2e.test
 #   GO=go                                   the go command
+#   VMTEST_TC_ONLY='^(TestCleanup|TestWire)' tests that depend on the TC mode
+#                                           alone: run in the first guest cell of
+#                                           each TC mode only
+#   VMTEST_GUEST_SKIP=Tshark                tests needing programs guests lack
 #   VMTEST_STANDIN=1                        test the harness with vmtest/standin
 #                                           instead of ./test/e2e and ./cmd/tcptracer
 # exit status: 0 if every cell passed, 1 if any cell failed or a kernel did not
@@ -36,10 +40,12 @@ RUN=${VMTEST_RUN:-.}
 CELL_TIMEOUT=${VMTEST_CELL_TIMEOUT:-480}
 MEM=${VMTEST_MEM:-1024}
 ACCEL=${VMTEST_ACCEL:-tcg}
-KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink}
-TOOLS=${VMTEST_TOOLS:-tcpdump ip tc}
+KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota}
+TOOLS=${VMTEST_TOOLS:-tcpdump ip tc ethtool nft ss}
 ORACLE=${VMTEST_ORACLE:-on}
 STANDIN=${VMTEST_STANDIN:-0}
+TC_ONLY=${VMTEST_TC_ONLY:-^(TestCleanup|TestWire)}
+GUEST_SKIP=${VMTEST_GUEST_SKIP:-Tshark}
 GO=${GO:-go}
 PKG=${VMTEST_PKG:-./test/e2e}
 [ "$STANDIN" = 1 ] && PKG=./vmtest/standin
@@ -180,6 +186,8 @@ guest_env() {
 	{
 		printf 'VMTEST_RUN=%q\n' "$RUN"
 		printf 'VMTEST_CELL_TIMEOUT=%q\n' "$CELL_TIMEOUT"
+		printf 'VMTEST_TC_ONLY=%q\n' "$TC_ONLY"
+		printf 'VMTEST_GUEST_SKIP=%q\n' "$GUEST_SKIP"
 		printf 'export TCPTRACER_BIN=/opt/tcptracer\n'
 		[ "$ORACLE" = off ] && printf 'export TCPTRACER_ORACLE=off\n'
 		true

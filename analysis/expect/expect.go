@@ -4,19 +4,25 @@
 // Grammar (one expectation per argument, or several separated by commas):
 //
 //	expectation := flag | metric op value
-//	flag        := "ok" | "no-retransmissions" | "no-findings" | "no-resets"
+//	flag        := "ok" | "no-retransmissions" | "no-findings" | "no-resets" | "no-drops" | "no-rto"
 //	             | "no-violations" | "no-disagreements" | "no-" finding
 //	finding     := a tcp.analysis kind, e.g. duplicate_ack, zero_window
 //	metric      := "handshake-rtt" | "duration"                 (value: a Go duration, 5ms)
 //	             | "bytes" | "bytes-c2s" | "bytes-s2c" | "segments"
 //	             | "retransmissions" | "kernel-retransmissions" | "findings"
-//	             | "resets"                                      (value: an integer)
+//	             | "resets" | "drops" | "rtos"                   (value: an integer)
+//	             | "cwnd"               (the largest congestion window either sender had, segments)
+//	             | "srtt"               (the largest smoothed RTT either sender had; a Go duration)
 //	op          := "<" | "<=" | ">" | ">=" | "==" | "!="
+//
+// Names may also be spelled as in the JSON summary, with underscores
+// (handshake_rtt<5ms, no_retransmissions, no-duplicate-ack).
 package expect
 
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +71,33 @@ var metrics = map[string]struct {
 	"kernel-retransmissions": {false, func(s *timeline.Summary) (int64, bool) { return int64(s.KernelRetransmissions), s.KernelKnown }},
 	"findings":               {false, func(s *timeline.Summary) (int64, bool) { return int64(total(s.Findings)), true }},
 	"resets":                 {false, func(s *timeline.Summary) (int64, bool) { return int64(s.Resets), true }},
+	"drops":                  {false, func(s *timeline.Summary) (int64, bool) { return int64(s.DropCount), true }},
+	"rtos":                   {false, func(s *timeline.Summary) (int64, bool) { return int64(s.RTOs), true }},
+	"cwnd":                   {false, maxCwnd},
+	"srtt":                   {true, maxSRTT},
+}
+
+// maxCwnd is the largest congestion window a local sender had; unknown
+// when the tracer read no sender's state.
+func maxCwnd(s *timeline.Summary) (int64, bool) {
+	var v int64
+	for side, known := range s.SenderKnown {
+		if known {
+			v = max(v, int64(s.Senders[side].MaxCwnd))
+		}
+	}
+	return v, s.SenderKnown[0] || s.SenderKnown[1]
+}
+
+// maxSRTT is the largest smoothed RTT a local sender measured.
+func maxSRTT(s *timeline.Summary) (int64, bool) {
+	var v int64
+	for side, known := range s.SenderKnown {
+		if known {
+			v = max(v, int64(s.Senders[side].MaxSRTT))
+		}
+	}
+	return v, s.SenderKnown[0] || s.SenderKnown[1]
 }
 
 // flags are the value-less expectations, as metric op value.
@@ -72,6 +105,8 @@ var flags = map[string]string{
 	"no-retransmissions": "retransmissions==0",
 	"no-findings":        "findings==0",
 	"no-resets":          "resets==0",
+	"no-drops":           "drops==0",
+	"no-rto":             "rtos==0",
 }
 
 // Parse reads expectations from arguments, each possibly comma-separated.
@@ -93,36 +128,97 @@ func Parse(args ...string) ([]Expectation, error) {
 			out = append(out, e)
 		}
 	}
+	if len(errs) > 0 {
+		errs = append(errs, errors.New(Valid()))
+	}
 	return out, errors.Join(errs...)
+}
+
+// Valid says which expectations there are, for error messages.
+func Valid() string {
+	return fmt.Sprintf("valid expectations: %s; no-FINDING with FINDING one of %s; METRIC OP VALUE with METRIC one of %s (durations: handshake-rtt, duration, e.g. 5ms) and OP one of %s",
+		strings.Join(flagNames(), ", "), strings.Join(kindNames(), ", "), strings.Join(metricNames(), ", "), strings.Join(ops, " "))
+}
+
+var ops = []string{"<", "<=", ">", ">=", "==", "!="}
+
+func flagNames() []string {
+	out := []string{"ok", "no-violations", "no-disagreements"}
+	for f := range flags {
+		out = append(out, f)
+	}
+	sort.Strings(out[3:])
+	return out
+}
+
+func metricNames() []string {
+	var out []string
+	for m := range metrics {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func kindNames() []string {
+	var out []string
+	for _, k := range analysis.Kinds() {
+		out = append(out, k.String())
+	}
+	return out
+}
+
+// canonical spells a flag or metric name with hyphens, as the grammar
+// does, so the JSON field spelling (handshake_rtt) is accepted too.
+func canonical(name string) string { return strings.ReplaceAll(strings.TrimSpace(name), "_", "-") }
+
+// parseKind accepts a finding kind with underscores (as in JSON) or hyphens.
+func parseKind(name string) analysis.Kind {
+	return analysis.ParseKind(strings.ReplaceAll(name, "-", "_"))
 }
 
 func parseOne(text string) (Expectation, error) {
 	e := Expectation{Text: text}
-	switch {
-	case text == "ok", text == "no-violations", text == "no-disagreements":
-		e.metric = text
-		return e, nil
-	case flags[text] != "":
-		e, err := parseOne(flags[text])
-		e.Text = text
-		return e, err
-	case strings.HasPrefix(text, "no-") && analysis.ParseKind(text[3:]) != 0:
-		e.metric, e.kind = "no-finding", analysis.ParseKind(text[3:])
-		return e, nil
-	}
 	i := strings.IndexAny(text, "<>=!")
-	if i <= 0 {
-		return e, fmt.Errorf("parse expectation %q: unknown", text)
+	if i < 0 {
+		return e, e.parseFlag(canonical(text))
 	}
-	e.metric, e.op = text[:i], text[i:i+1]
+	if i == 0 {
+		return e, fmt.Errorf("parse expectation %q: no metric before %q", text, text[:1])
+	}
+	e.metric, e.op = canonical(text[:i]), text[i:i+1]
 	if i+1 < len(text) && text[i+1] == '=' {
 		e.op = text[i : i+2]
 	}
 	m, ok := metrics[e.metric]
-	if !ok || e.op == "=" || e.op == "!" {
-		return e, fmt.Errorf("parse expectation %q: unknown metric or operator", text)
+	switch {
+	case !ok:
+		return e, fmt.Errorf("parse expectation %q: unknown metric %q", text, e.metric)
+	case e.op == "=" || e.op == "!":
+		return e, fmt.Errorf("parse expectation %q: unknown operator %q (want one of %s)", text, e.op, strings.Join(ops, " "))
 	}
 	return e, e.parseValue(strings.TrimSpace(text[i+len(e.op):]), m.duration)
+}
+
+// parseFlag reads a value-less expectation (name already canonical).
+func (e *Expectation) parseFlag(name string) error {
+	switch {
+	case name == "ok", name == "no-violations", name == "no-disagreements":
+		e.metric = name
+		return nil
+	case flags[name] != "":
+		f, err := parseOne(flags[name])
+		f.Text = e.Text
+		*e = f
+		return err
+	case strings.HasPrefix(name, "no-"):
+		if e.kind = parseKind(name[3:]); e.kind == 0 {
+			return fmt.Errorf("parse expectation %q: unknown finding %q", e.Text, name[3:])
+		}
+		e.metric = "no-finding"
+		return nil
+	}
+	return fmt.Errorf("parse expectation %q: unknown", e.Text)
 }
 
 func (e *Expectation) parseValue(v string, duration bool) error {
@@ -178,7 +274,11 @@ func (e *Expectation) check(s *timeline.Summary) (string, bool) {
 	if m.duration {
 		got = time.Duration(v).String()
 	}
-	return got, compare(v, e.op, e.value)
+	ok := compare(v, e.op, e.value)
+	if !ok && e.metric == "drops" {
+		got += ": " + strings.Join(s.DropsRepairs, "; ")
+	}
+	return got, ok
 }
 
 func compare(a int64, op string, b int64) bool {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,32 +17,22 @@ import (
 
 // runAnalyze rebuilds timelines, findings and verdicts from a saved JSON
 // stream; the report is the one the live run printed.
-func runAnalyze(ctx context.Context, args []string, env Env) error {
-	fs := newFlagSet("analyze")
-	format := fs.String("format", "json", "")
-	var exps listFlag
-	fs.Var(&exps, "expect", "")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usagef("analyze: want one FILE (or - for standard input)")
-	}
-	ro, err := reportOptions(*format, env.Stdout)
+func runAnalyze(ctx context.Context, in *invocation, env Env) error {
+	ro, err := reportOptions(in, env.Stdout)
 	if err != nil {
 		return err
 	}
-	if ro.Expectations, err = expect.Parse(exps...); err != nil {
+	if ro.Expectations, err = expect.Parse(in.list("expect")...); err != nil {
 		return usagef("--expect: %v", err)
 	}
-	in, name, err := openInput(fs.Arg(0), env)
+	src, name, err := openInput(in.args[0], env)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer src.Close()
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
 	r := report.New(out, ro)
-	if err := feedFile(ctx, in, name, r); err != nil {
+	if err := feedFile(ctx, src, name, r); err != nil {
 		return err
 	}
 	if err := r.Finish(); err != nil {
@@ -50,7 +41,8 @@ func runAnalyze(ctx context.Context, args []string, env Env) error {
 	if err := out.Flush(); err != nil {
 		return err
 	}
-	if len(r.Failures()) > 0 {
+	if fails := r.Failures(); len(fails) > 0 {
+		reportFailures(env.Stderr, "analyze", r.Conns(), fails)
 		return exitError{ExitFailure}
 	}
 	return nil
@@ -67,13 +59,19 @@ func openInput(path string, env Env) (io.ReadCloser, string, error) {
 	return f, path, nil
 }
 
+// maxLine is the longest line analyze reads.
+const maxLine = 16 << 20
+
 // feedFile decodes every event line and feeds the report; report lines of
-// an earlier run (finding, violation, summary) are skipped.
-func feedFile(ctx context.Context, in io.Reader, name string, r *report.Reporter) error {
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+// an earlier run (finding, violation, summary) are skipped. A line that is
+// not a complete event of its type stops it with the file, the line and
+// what is wrong.
+func feedFile(ctx context.Context, src io.Reader, name string, r *report.Reporter) error {
+	sc := bufio.NewScanner(src)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	var ev event.Event
-	for line := 1; sc.Scan(); line++ {
+	line := 1
+	for ; sc.Scan(); line++ {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -81,15 +79,33 @@ func feedFile(ctx context.Context, in io.Reader, name string, r *report.Reporter
 		if len(b) == 0 || isReportLine(b) {
 			continue
 		}
-		if err := output.Decode(b, &ev); err != nil {
+		if err := decodeLine(b, &ev); err != nil {
 			return fmt.Errorf("%s:%d: %w", name, line, err)
 		}
 		if err := r.Feed(&ev); err != nil {
 			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
+	switch err := sc.Err(); {
+	case errors.Is(err, bufio.ErrTooLong):
+		return fmt.Errorf("%s:%d: line longer than the limit of %d MiB: not a line tcptracer writes", name, line, maxLine>>20)
+	case err != nil:
 		return fmt.Errorf("read %s: %w", name, err)
+	}
+	return nil
+}
+
+// decodeLine decodes b and checks that it has every field its type has.
+func decodeLine(b []byte, ev *event.Event) error {
+	if err := output.Decode(b, ev); err != nil {
+		return err
+	}
+	missing, err := output.MissingField(b, ev.Type)
+	if err != nil {
+		return err
+	}
+	if missing != "" {
+		return fmt.Errorf("%s event lacks the field %q", ev.Type, missing)
 	}
 	return nil
 }

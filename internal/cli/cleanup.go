@@ -10,23 +10,15 @@ import (
 // runCleanup lists what tracers that were killed (SIGKILL, a crash) left
 // attached, and with --apply removes it. Running tracers' filters, and
 // everything of other tools, are listed as left alone.
-func runCleanup(_ context.Context, args []string, env Env) error {
-	fs := newFlagSet("tcptracer cleanup")
-	apply := fs.Bool("apply", false, "")
-	nsPath := fs.String("netns", "", "")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("cleanup: unexpected argument %q", fs.Arg(0))
-	}
-	c, err := tracer.PlanCleanup(*nsPath)
+func runCleanup(_ context.Context, in *invocation, env Env) error {
+	apply := in.bool("apply")
+	c, err := tracer.PlanCleanup(in.str("netns"))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	printCleanup(c, *apply, env)
-	if !*apply {
+	printCleanup(c, apply, env)
+	if !apply {
 		return nil
 	}
 	if err := c.Apply(); err != nil {

@@ -5,9 +5,11 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"strings"
+
+	"tcptracer/internal/version"
 )
 
 // Exit codes.
@@ -20,12 +22,15 @@ const (
 // errUsage marks errors that come from bad command lines.
 var errUsage = errors.New("usage")
 
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	cmd *command // the command whose line it was, for the hint; nil before one is known
+}
 
 func (e usageError) Error() string   { return e.msg }
 func (e usageError) Is(t error) bool { return t == errUsage }
 
-func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+func usagef(format string, a ...any) error { return usageError{msg: fmt.Sprintf(format, a...)} }
 
 // Env is what a command may touch.
 type Env struct {
@@ -43,14 +48,12 @@ func Run(ctx context.Context, args []string, env Env) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, flag.ErrHelp):
-		return ExitOK
 	case isClosedPipe(err):
 		return ExitOK
 	case errors.As(err, &ex):
 		return ex.code
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.Stderr, "tcptracer: %v\nRun 'tcptracer help' for usage.\n", err)
+		fmt.Fprintf(env.Stderr, "tcptracer: %v\n%s\n", err, usageHint(err))
 		return ExitUsage
 	default:
 		fmt.Fprintf(env.Stderr, "tcptracer: %v\n", err)
@@ -63,63 +66,47 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
-func dispatch(ctx context.Context, args []string, env Env) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "demo":
-			return runDemo(ctx, args[1:], env)
-		case "verify":
-			return runVerify(ctx, args[1:], env)
-		case "analyze":
-			return runAnalyze(ctx, args[1:], env)
-		case "echo-server":
-			return runEchoServer(ctx, args[1:], env)
-		case "echo-client":
-			return runEchoClient(ctx, args[1:], env)
-		case "cleanup":
-			return runCleanup(ctx, args[1:], env)
-		case "help", "-h", "-help", "--help":
-			fmt.Fprint(env.Stdout, usageText)
-			return nil
-		}
+// usageHint points to the help of the command the bad line was for.
+func usageHint(err error) string {
+	var ue usageError
+	if errors.As(err, &ue) && ue.cmd != nil && ue.cmd.name != "" && ue.cmd.name != "help" {
+		return fmt.Sprintf("Run '%s --help' for its flags.", ue.cmd.displayName())
 	}
-	return runTrace(ctx, args, env)
+	return "Run 'tcptracer help' for usage."
 }
 
-const usageText = `tcptracer: trace TCP connections with eBPF, one JSON object per event
+// forCommand records in a usage error which command it was about.
+func forCommand(err error, cmd *command) error {
+	var ue usageError
+	if errors.As(err, &ue) && ue.cmd == nil {
+		ue.cmd = cmd
+		return ue
+	}
+	return err
+}
 
-Usage:
-  tcptracer [flags]                   trace until SIGINT/SIGTERM or --duration
-  tcptracer verify [flags] [--expect E]... [-- COMMAND ARGS...]
-                                      trace (while COMMAND runs); exit 0 only if every
-                                      connection's verdict is ok and every E holds
-  tcptracer analyze [--format F] [--expect E]... FILE|-
-                                      rebuild timelines, findings and verdicts offline
-  tcptracer demo [flags]              trace the echo scenario on 127.0.0.1:20000 and exit
-  tcptracer echo-server [--addr A]    echo server (default 127.0.0.1:20000)
-  tcptracer echo-client [--addr A] [--payload P] [--timeout D]
-                                      connect, send P (default AB), read the echo, close
-  tcptracer cleanup [--apply] [--netns PATH]
-                                      list the clsact filters killed tracers left; --apply removes them
-  tcptracer help                      this text
-
-Tracing flags:
-  --port N          TCP port to trace, either end (default 20000; 0 = every port)
-  --iface NAME      interface for TC, repeatable or comma-separated
-                    (default: every interface that is up)
-  --pid P           only connections owned by process P
-  -4, -6            only IPv4 or only IPv6
-  --duration D      stop after D (e.g. 10s, 1m); default: until a signal
-  --attach MODE     function hooks: auto, fentry, kprobe or tracepoint (default auto)
-  --tc MODE         TC attachment: auto, tcx or clsact (default auto)
-  --netns PATH      attach TC in this network namespace (e.g. /run/netns/NAME)
-  --ring-size SIZE  ring buffer size, power of two (default 8M)
-  --format F        json (events and report lines) or text (ladder diagrams);
-                    default json, text for verify
-  --verbose         full verifier log on load errors
-
-verify also takes --expect E (e.g. no-retransmissions, handshake-rtt<5ms) and
---grace D (how long to wait after COMMAND for its connections to close, 2s).
-
-Run as root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN). Output schema: README.md.
-`
+func dispatch(ctx context.Context, args []string, env Env) error {
+	cmd := findCommand("")
+	if len(args) > 0 && args[0] != "" {
+		if c := findCommand(args[0]); c != nil {
+			cmd, args = c, args[1:]
+		} else if !strings.HasPrefix(args[0], "-") {
+			return usagef("unknown command %q; the commands are %s", args[0], strings.Join(subcommandNames(), ", "))
+		}
+	}
+	in, err := parseArgs(cmd, args)
+	switch {
+	case errors.Is(err, errHelp) && cmd.name == "":
+		writeTopHelp(env.Stdout)
+		return nil
+	case errors.Is(err, errHelp):
+		writeCommandHelp(env.Stdout, cmd)
+		return nil
+	case err != nil:
+		return forCommand(err, cmd)
+	case cmd.name == "" && in.bool("version"):
+		fmt.Fprintf(env.Stdout, "tcptracer %s\n", version.String())
+		return nil
+	}
+	return forCommand(cmd.run(ctx, in, env), cmd)
+}

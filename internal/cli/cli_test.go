@@ -29,13 +29,13 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--attach", "magic"}, `"magic"`},
 		{[]string{"--tc", "xdp"}, `"xdp"`},
 		{[]string{"--format", "xml"}, `"xml"`},
-		{[]string{"--ring-size", "3000"}, "ring buffer size 3000"},
+		{[]string{"--ring-size", "3000"}, `--ring-size "3000": too small`},
 		{[]string{"--ring-size", "8Q"}, "size"},
 		{[]string{"--duration", "-1s"}, "--duration"},
 		{[]string{"--bogus"}, "bogus"},
 		{[]string{"extra"}, `"extra"`},
 		{[]string{"verify", "--expect", "fast<"}, "--expect"},
-		{[]string{"analyze"}, "one FILE"},
+		{[]string{"analyze"}, "want one FILE"},
 	} {
 		_, stderr, code := run(c.args...)
 		if code != ExitUsage || !strings.Contains(stderr, c.says) {
@@ -46,7 +46,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	out, _, code := run("help")
-	if code != 0 || !strings.Contains(out, "--port N") || !strings.Contains(out, "verify") {
+	if code != 0 || !strings.Contains(out, "--port N") || !strings.Contains(out, "verify [flags]") {
 		t.Errorf("help: exit %d, output %q", code, out)
 	}
 }

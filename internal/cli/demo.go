@@ -9,7 +9,6 @@ import (
 
 	"tcptracer/event"
 	"tcptracer/internal/echo"
-	"tcptracer/report"
 	"tcptracer/tracer"
 )
 
@@ -19,33 +18,33 @@ const demoStepTimeout = 10 * time.Second
 // runDemo is the reference scenario with no setup: trace lo, run the echo
 // server on 127.0.0.1:20000 and the client as a child process (so the
 // connect event shows its own pid), stop once both sockets have closed.
-func runDemo(ctx context.Context, args []string, env Env) error {
-	var f traceFlags
-	fs := newFlagSet("demo")
-	f.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if len(f.ifaces) == 0 {
-		f.ifaces = listFlag{"lo"}
-	}
-	if err := f.finish(); err != nil {
-		return err
-	}
-	f.opts.Port = 20000
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w := newDemoWatch()
-	p := newPipeline(env.Stdout, report.Options{Format: report.JSON})
-	p.watch = w.see
-	t, err := tracer.New(f.opts)
+func runDemo(ctx context.Context, in *invocation, env Env) error {
+	o, err := traceOptions(in)
 	if err != nil {
 		return err
 	}
+	o.Port = 20000
+	ro, err := reportOptions(in, env.Stdout)
+	if err != nil {
+		return err
+	}
+	ro.Stream = true
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := newDemoWatch()
+	p := newPipeline(env.Stdout, ro)
+	p.watch = w.see
+	t, err := tracer.New(o)
+	if err != nil {
+		return err
+	}
+	l := startLive(p, env)
 	done := runTracer(ctx, t, p)
 	err = demoSession(ctx, env, w)
 	cancel()
-	return errors.Join(err, finishTrace(t, <-done, p))
+	err = errors.Join(err, finishTrace(t, <-done, p))
+	l.finish()
+	return err
 }
 
 // demoSession serves one echo exchange and waits until the trace shows

@@ -3,20 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"tcptracer/internal/echo"
 )
 
 const defaultEchoAddr = "127.0.0.1:20000"
 
-func runEchoServer(ctx context.Context, args []string, env Env) error {
-	fs := newFlagSet("echo-server")
-	addr := fs.String("addr", defaultEchoAddr, "")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	ln, err := echo.Listen(*addr)
+func runEchoServer(ctx context.Context, in *invocation, env Env) error {
+	ln, err := echo.Listen(in.str("addr"))
 	if err != nil {
 		return err
 	}
@@ -24,23 +18,17 @@ func runEchoServer(ctx context.Context, args []string, env Env) error {
 	return echo.Serve(ctx, ln)
 }
 
-func runEchoClient(ctx context.Context, args []string, env Env) error {
-	fs := newFlagSet("echo-client")
-	addr := fs.String("addr", defaultEchoAddr, "")
-	payload := fs.String("payload", "AB", "")
-	timeout := fs.Duration("timeout", 5*time.Second, "")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+func runEchoClient(ctx context.Context, in *invocation, env Env) error {
+	addr, payload := in.str("addr"), in.str("payload")
+	ctx, cancel := context.WithTimeout(ctx, in.dur("timeout"))
 	defer cancel()
-	got, err := echo.Client(ctx, *addr, []byte(*payload))
+	got, err := echo.Client(ctx, addr, []byte(payload))
 	if err != nil {
-		return fmt.Errorf("echo client to %s: %w", *addr, err)
+		return fmt.Errorf("echo client to %s: %w", addr, err)
 	}
-	if string(got) != *payload {
-		return fmt.Errorf("echo client to %s: sent %q, got %q back", *addr, *payload, got)
+	if string(got) != payload {
+		return fmt.Errorf("echo client to %s: sent %q, got %q back", addr, payload, got)
 	}
-	fmt.Fprintf(env.Stderr, "echo client: sent %q, got %q back\n", *payload, got)
+	fmt.Fprintf(env.Stderr, "echo client: sent %q, got %q back\n", payload, got)
 	return nil
 }

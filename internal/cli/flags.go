@@ -1,123 +1,104 @@
 package cli
 
 import (
-	"flag"
+	"bufio"
+	"errors"
 	"fmt"
-	"io"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"tcptracer/tracer"
 )
 
-// traceFlags are the flags of every command that traces.
-type traceFlags struct {
-	opts     tracer.Options
-	duration time.Duration
-	port     uint
-	pid      uint
-	ipv4     bool
-	ipv6     bool
-	ifaces   listFlag
-	ring     sizeFlag
-}
+// procRoot is where process ids are looked up; tests point it elsewhere.
+var procRoot = "/proc"
 
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
-}
-
-func (f *traceFlags) register(fs *flag.FlagSet) {
-	f.opts = tracer.DefaultOptions()
-	f.ring = sizeFlag(f.opts.RingSize)
-	fs.UintVar(&f.port, "port", uint(f.opts.Port), "")
-	fs.Var(&f.ifaces, "iface", "")
-	fs.UintVar(&f.pid, "pid", 0, "")
-	fs.BoolVar(&f.ipv4, "4", false, "")
-	fs.BoolVar(&f.ipv6, "6", false, "")
-	fs.DurationVar(&f.duration, "duration", 0, "")
-	fs.StringVar(&f.opts.Attach, "attach", tracer.ModeAuto, "")
-	fs.StringVar(&f.opts.TC, "tc", tracer.ModeAuto, "")
-	fs.StringVar(&f.opts.Netns, "netns", "", "")
-	fs.Var(&f.ring, "ring-size", "")
-	fs.BoolVar(&f.opts.Verbose, "verbose", false, "")
-}
-
-// finish checks the values and fills opts.
-func (f *traceFlags) finish() error {
-	if f.port > 65535 {
-		return usagef("--port %d: want 0..65535", f.port)
-	}
-	if f.pid > 1<<22 {
-		return usagef("--pid %d: not a process id", f.pid)
-	}
-	if f.ipv4 && f.ipv6 {
-		return usagef("-4 and -6 exclude each other")
-	}
-	if f.duration < 0 {
-		return usagef("--duration %v: want a positive duration", f.duration)
-	}
-	f.opts.Port = uint16(f.port)
-	f.opts.PID = uint32(f.pid)
-	f.opts.Ifaces = f.ifaces
-	f.opts.RingSize = uint32(f.ring)
-	switch {
-	case f.ipv4:
-		f.opts.Family = 4
-	case f.ipv6:
-		f.opts.Family = 6
-	}
-	if err := f.opts.Validate(); err != nil {
-		return usagef("%v", err)
-	}
-	return nil
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
+// traceOptions turns the tracing flags of a command into tracer options,
+// checking every value against what the tracer and the host accept.
+func traceOptions(in *invocation) (tracer.Options, error) {
+	o := tracer.DefaultOptions()
+	if in.takes("port") {
+		port := in.uint("port")
+		if port > 65535 {
+			return o, usagef("--port %d: want 0..65535 (0 traces every port)", port)
 		}
-		return usagef("%v", err)
+		o.Port = uint16(port)
 	}
-	return nil
-}
-
-// listFlag collects repeated or comma-separated values.
-type listFlag []string
-
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
-
-func (l *listFlag) Set(v string) error {
-	for _, s := range strings.Split(v, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			*l = append(*l, s)
+	if in.takes("pid") && in.isSet("pid") {
+		pid, err := checkPID(in.uint("pid"))
+		if err != nil {
+			return o, err
+		}
+		o.PID = pid
+	}
+	if in.takes("4") {
+		switch {
+		case in.bool("4") && in.bool("6"):
+			return o, usagef("-4 and -6 exclude each other (give neither for both families)")
+		case in.bool("4"):
+			o.Family = 4
+		case in.bool("6"):
+			o.Family = 6
 		}
 	}
-	return nil
+	if in.takes("netns") {
+		if err := checkNetns(in.str("netns")); err != nil {
+			return o, err
+		}
+		o.Netns = in.str("netns")
+	}
+	o.Ifaces = in.list("iface")
+	o.Attach, o.TC = in.str("attach"), in.str("tc")
+	o.RingSize = uint32(in.vals["ring-size"].(uint64))
+	o.Verbose = in.bool("verbose")
+	if err := o.Validate(); err != nil {
+		return o, usagef("%v", err)
+	}
+	return o, nil
 }
 
-// sizeFlag parses byte sizes such as 4096, 64K or 8M.
-type sizeFlag uint32
-
-func (s *sizeFlag) String() string { return strconv.FormatUint(uint64(*s), 10) }
-
-func (s *sizeFlag) Set(v string) error {
-	mult := uint64(1)
+// checkPID accepts the id of a running process (a thread group leader):
+// the kernel filter compares it with the socket owner's tgid, so a thread
+// id or a process that is gone would silently match nothing.
+func checkPID(n uint64) (uint32, error) {
+	if n == 0 || n > 1<<22 {
+		return 0, usagef("--pid %d: not a process id (want 1..%d)", n, 1<<22)
+	}
+	tgid, err := readTgid(n)
 	switch {
-	case strings.HasSuffix(v, "K"):
-		mult, v = 1<<10, strings.TrimSuffix(v, "K")
-	case strings.HasSuffix(v, "M"):
-		mult, v = 1<<20, strings.TrimSuffix(v, "M")
-	case strings.HasSuffix(v, "G"):
-		mult, v = 1<<30, strings.TrimSuffix(v, "G")
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, usagef("--pid %d: no such process", n)
+	case err != nil:
+		return 0, fmt.Errorf("check --pid %d: %w", n, err)
+	case tgid != n:
+		return 0, usagef("--pid %d: that is a thread of process %d; give the process id %d", n, tgid, tgid)
 	}
-	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil || n*mult > 1<<31 {
-		return fmt.Errorf("size %q: want bytes, optionally with K, M or G", v)
+	return uint32(n), nil
+}
+
+func readTgid(pid uint64) (uint64, error) {
+	f, err := os.Open(fmt.Sprintf("%s/%d/status", procRoot, pid))
+	if err != nil {
+		return 0, err
 	}
-	*s = sizeFlag(n * mult)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "Tgid:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no Tgid line in %s/%d/status", procRoot, pid)
+}
+
+func checkNetns(path string) error {
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return usagef("--netns %q: %v (want the path of a network namespace, e.g. /run/netns/NAME)", path, errors.Unwrap(err))
+	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"tcptracer/conn"
 	"tcptracer/event"
 	"tcptracer/output"
@@ -26,15 +28,21 @@ type pipeline struct {
 	report  *report.Reporter
 	watch   func(ev *event.Event)
 	open    atomic.Int64 // connections not yet ended, for other goroutines
+	count   *counters    // for the live view and the exit tally
+	// hold, if set, is called before output is written to a terminal that
+	// also shows the status line; it clears the line and returns the
+	// function that lets the status line be drawn again.
+	hold func() (release func())
 }
 
 func newPipeline(stdout io.Writer, o report.Options) *pipeline {
-	p := &pipeline{tracker: conn.NewTracker(nil)}
+	p := &pipeline{tracker: conn.NewTracker(nil), count: newCounters()}
 	if o.Format == report.Text {
 		p.text = bufio.NewWriterSize(stdout, 64<<10)
 		p.report = report.New(p.text, o)
 	} else {
 		p.json = output.NewJSONWriter(stdout)
+		p.json.SetWallClock(wallClockOffset())
 		p.report = report.New(p.json.Lines(), o)
 	}
 	return p
@@ -54,14 +62,27 @@ func (p *pipeline) HandleEvent(ev *event.Event) error {
 		return err
 	}
 	p.open.Store(int64(p.report.Open()))
+	p.count.count(ev, p.report.Conns(), p.report.Open(), p.report.Findings())
 	return nil
 }
 
 func (p *pipeline) Flush() error {
+	if p.hold != nil && p.pending() {
+		defer p.hold()()
+	}
 	if p.json != nil {
 		return p.json.Flush()
 	}
 	return p.text.Flush()
+}
+
+// pending says whether output is buffered, waiting for Flush.
+func (p *pipeline) pending() bool {
+	if p.json != nil {
+		b, ok := p.json.Lines().(interface{ Buffered() int })
+		return !ok || b.Buffered() > 0
+	}
+	return p.text.Buffered() > 0
 }
 
 // finish reports the connections still open and flushes.
@@ -70,54 +91,64 @@ func (p *pipeline) finish() error {
 		return err
 	}
 	p.open.Store(0)
+	p.count.conns.Store(int64(p.report.Conns()))
+	p.count.open.Store(0)
 	return p.Flush()
 }
 
-func runTrace(ctx context.Context, args []string, env Env) error {
-	var f traceFlags
-	fs := newFlagSet("tcptracer")
-	f.register(fs)
-	format := fs.String("format", "json", "")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
-	if err := f.finish(); err != nil {
-		return err
-	}
-	ro, err := reportOptions(*format, env.Stdout)
+func runTrace(ctx context.Context, in *invocation, env Env) error {
+	o, err := traceOptions(in)
 	if err != nil {
 		return err
 	}
-	if f.duration > 0 {
+	ro, err := reportOptions(in, env.Stdout)
+	if err != nil {
+		return err
+	}
+	ro.Stream = true // a live trace draws each ladder as it happens
+	if d := in.dur("duration"); d > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
 	ctx, stop := stopWhenReaderGone(ctx, env.Stdout)
 	defer stop()
-	return trace(ctx, f.opts, newPipeline(env.Stdout, ro), env.Stderr)
+	p := newPipeline(env.Stdout, ro)
+	l := startLive(p, env)
+	err = trace(ctx, o, p, env.Stderr)
+	l.finish()
+	return err
 }
 
-func reportOptions(format string, stdout io.Writer) (report.Options, error) {
-	switch format {
-	case "json":
+// reportOptions reads --format and --color (where the command takes it).
+func reportOptions(in *invocation, stdout io.Writer) (report.Options, error) {
+	if in.str("format") == "json" {
 		return report.Options{Format: report.JSON}, nil
-	case "text":
-		return report.Options{Format: report.Text, Color: isTerminal(stdout)}, nil
 	}
-	return report.Options{}, usagef("--format %q: want json or text", format)
+	return report.Options{Format: report.Text, Color: useColor(in.str("color"), stdout)}, nil
 }
 
+// useColor: always, never, or auto: stdout is a terminal and NO_COLOR
+// (https://no-color.org) is unset or empty.
+func useColor(when string, stdout io.Writer) bool {
+	switch when {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
+}
+
+// isTerminal says whether w is a terminal: a file the tty ioctls answer
+// (a character device such as /dev/null is not one).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // trace attaches, streams until ctx ends, and always detaches.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
+	"io"
 	"time"
 
 	"tcptracer/analysis/expect"
@@ -14,38 +14,41 @@ import (
 
 // runVerify traces (while running a command, if one follows --) and exits
 // 0 only if every connection's verdict is ok and every --expect holds.
-func runVerify(ctx context.Context, args []string, env Env) error {
-	var f traceFlags
-	var exps listFlag
-	fs := newFlagSet("verify")
-	f.register(fs)
-	format := fs.String("format", "text", "")
-	grace := fs.Duration("grace", 2*time.Second, "")
-	fs.Var(&exps, "expect", "")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := f.finish(); err != nil {
-		return err
-	}
-	ro, err := reportOptions(*format, env.Stdout)
+func runVerify(ctx context.Context, in *invocation, env Env) error {
+	o, err := traceOptions(in)
 	if err != nil {
 		return err
 	}
-	if ro.Expectations, err = expect.Parse(exps...); err != nil {
+	ro, err := reportOptions(in, env.Stdout)
+	if err != nil {
+		return err
+	}
+	if ro.Expectations, err = expect.Parse(in.list("expect")...); err != nil {
 		return usagef("--expect: %v", err)
 	}
-	cmd := fs.Args()
-	if len(cmd) == 0 && f.duration == 0 {
+	cmd := in.command
+	run := commandRunner{}
+	if name := in.str("user"); name != "" {
+		if len(cmd) == 0 {
+			return usagef("verify: --user %s needs a COMMAND to run (verify --user NAME -- COMMAND ARGS...)", name)
+		}
+		if run.user, err = lookupUser(name); err != nil {
+			return err
+		}
+	}
+	d := in.dur("duration")
+	if len(cmd) == 0 && d == 0 {
 		fmt.Fprintln(env.Stderr, "verify: tracing until SIGINT/SIGTERM (give --duration or -- COMMAND to stop by itself)")
 	}
-	if f.duration > 0 {
+	if d > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
 	p := newPipeline(env.Stdout, ro)
-	cmdErr, err := verifyTrace(ctx, f.opts, p, cmd, *grace, env)
+	l := startLive(p, env)
+	cmdErr, err := verifyTrace(ctx, o, p, cmd, in.dur("grace"), env, run)
+	l.finish()
 	if err != nil {
 		return err
 	}
@@ -53,7 +56,7 @@ func runVerify(ctx context.Context, args []string, env Env) error {
 }
 
 // verifyTrace runs the tracer, and the command once the tracer is ready.
-func verifyTrace(ctx context.Context, o tracer.Options, p *pipeline, cmd []string, grace time.Duration, env Env) (error, error) {
+func verifyTrace(ctx context.Context, o tracer.Options, p *pipeline, cmd []string, grace time.Duration, env Env, run commandRunner) (error, error) {
 	t, err := tracer.New(o)
 	if err != nil {
 		return nil, err
@@ -72,7 +75,7 @@ func verifyTrace(ctx context.Context, o tracer.Options, p *pipeline, cmd []strin
 	if len(cmd) > 0 {
 		select {
 		case <-started:
-			cmdErr = runCommand(ctx, cmd, env)
+			cmdErr = run.run(ctx, cmd, env)
 			waitSettled(ctx, p, grace)
 			cancel()
 		case err := <-done:
@@ -80,17 +83,6 @@ func verifyTrace(ctx context.Context, o tracer.Options, p *pipeline, cmd []strin
 		}
 	}
 	return cmdErr, finishTrace(t, <-done, p)
-}
-
-// runCommand runs the traced command; its output goes to stderr so that
-// stdout stays the report.
-func runCommand(ctx context.Context, args []string, env Env) error {
-	c := exec.CommandContext(ctx, args[0], args[1:]...)
-	c.Stdout, c.Stderr = env.Stderr, env.Stderr
-	if err := c.Run(); err != nil {
-		return fmt.Errorf("command %q: %w", args[0], err)
-	}
-	return nil
 }
 
 // waitSettled gives the connections the command made up to grace to end,
@@ -107,7 +99,6 @@ func waitSettled(ctx context.Context, p *pipeline, grace time.Duration) {
 }
 
 func verdict(p *pipeline, cmdErr error, env Env) error {
-	fails := p.report.Failures()
 	n := p.report.Conns()
 	var errs []error
 	if cmdErr != nil {
@@ -116,16 +107,26 @@ func verdict(p *pipeline, cmdErr error, env Env) error {
 	if n == 0 {
 		errs = append(errs, errors.New("no connection matched the filters"))
 	}
+	if !reportFailures(env.Stderr, "verify", n, p.report.Failures(), errs...) {
+		return exitError{ExitFailure}
+	}
+	return nil
+}
+
+// reportFailures names on stderr every failed verdict and expectation (and
+// errs), in every output format, so a person sees why the exit code is 1.
+// It reports whether all was well.
+func reportFailures(stderr io.Writer, who string, conns int, fails []expect.Failure, errs ...error) bool {
 	for _, f := range fails {
 		errs = append(errs, errors.New(f.String()))
 	}
 	if len(errs) == 0 {
-		fmt.Fprintf(env.Stderr, "verify: %d connection(s), all ok\n", n)
-		return nil
+		fmt.Fprintf(stderr, "%s: %d connection(s), all ok\n", who, conns)
+		return true
 	}
-	fmt.Fprintf(env.Stderr, "verify: FAILED (%d connection(s))\n", n)
+	fmt.Fprintf(stderr, "%s: FAILED (%d connection(s))\n", who, conns)
 	for _, e := range errs {
-		fmt.Fprintf(env.Stderr, "  %v\n", e)
+		fmt.Fprintf(stderr, "  %v\n", e)
 	}
-	return exitError{ExitFailure}
+	return false
 }

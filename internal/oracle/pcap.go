@@ -2,6 +2,7 @@ package oracle
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -38,29 +39,81 @@ type pcapFile struct {
 // are skipped; a TCP packet too short to hold its header is an error, as is
 // a record cut short at the end of the stream.
 func ReadPcap(r io.Reader) ([]Segment, error) {
+	_, segs, err := readPcap(r, nil)
+	return segs, err
+}
+
+// rawRecord is one pcap record as it was in the file.
+type rawRecord struct {
+	ts      time.Time
+	data    []byte
+	origLen int
+}
+
+// readPcap is ReadPcap; with raw non-nil it also keeps each segment's
+// record, raw[i] holding segment i's.
+func readPcap(r io.Reader, raw *[]rawRecord) (pcapFile, []Segment, error) {
 	br := bufio.NewReader(r)
 	f, err := readHeader(br)
 	if err != nil {
-		return nil, err
+		return f, nil, err
 	}
 	var segs []Segment
 	for n := 1; ; n++ {
 		ts, data, origLen, err := f.readRecord(br)
 		if errors.Is(err, io.EOF) {
-			return segs, nil
+			return f, segs, nil
 		}
 		if err != nil {
-			return segs, fmt.Errorf("read pcap record %d: %w", n, err)
+			return f, segs, fmt.Errorf("read pcap record %d: %w", n, err)
 		}
 		seg, ok, err := decodeFrame(f.linkType, data, origLen)
 		if err != nil {
-			return segs, fmt.Errorf("decode pcap record %d: %w", n, err)
+			return f, segs, fmt.Errorf("decode pcap record %d: %w", n, err)
 		}
 		if ok {
 			seg.Time = ts
 			segs = append(segs, seg)
+			if raw != nil {
+				*raw = append(*raw, rawRecord{ts, data, origLen})
+			}
 		}
 	}
+}
+
+// Reorder returns a classic pcap (nanosecond timestamps, the capture's
+// link type) of the capture's TCP segments in another order and with other
+// times: record k is segment order[k] (an index into what ReadPcap
+// returns), stamped times[k]. It shows tshark the packets as another
+// observer saw them, in its order and by its clock.
+func Reorder(pcap []byte, order []int, times []time.Time) ([]byte, error) {
+	if len(order) != len(times) {
+		return nil, fmt.Errorf("reorder pcap: %d indices but %d times", len(order), len(times))
+	}
+	var raw []rawRecord
+	f, _, err := readPcap(bytes.NewReader(pcap), &raw)
+	if err != nil {
+		return nil, fmt.Errorf("reorder pcap: %w", err)
+	}
+	le := binary.LittleEndian
+	out := make([]byte, 24, 24+len(pcap))
+	le.PutUint32(out[0:], 0xa1b23c4d)
+	le.PutUint16(out[4:], 2)
+	le.PutUint16(out[6:], 4)
+	le.PutUint32(out[16:], maxRecordSize)
+	le.PutUint32(out[20:], f.linkType)
+	for k, i := range order {
+		if i < 0 || i >= len(raw) {
+			return nil, fmt.Errorf("reorder pcap: index %d outside the capture's %d segments", i, len(raw))
+		}
+		rec, ts := raw[i], times[k]
+		out = le.AppendUint32(out, uint32(ts.Unix()))
+		out = le.AppendUint32(out, uint32(ts.Nanosecond()))
+		out = le.AppendUint32(out, uint32(len(rec.data)))
+		out = le.AppendUint32(out, uint32(rec.origLen))
+		out = append(out, rec.data...)
+	}
+	return out, nil
 }
 
 func readHeader(r io.Reader) (pcapFile, error) {

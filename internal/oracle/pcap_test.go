@@ -260,20 +260,6 @@ func TestReadPcapErrors(t *testing.T) {
 	}
 }
 
-func TestFlagString(t *testing.T) {
-	for flags, want := range map[uint16]string{
-		event.SYN:                         "SYN",
-		event.SYN | event.ACK:             "SYN|ACK",
-		event.FIN | event.PSH | event.ACK: "FIN|PSH|ACK",
-		event.NS | event.CWR:              "CWR|NS",
-		0:                                 "",
-	} {
-		if got := FlagString(flags); got != want {
-			t.Errorf("FlagString(%#x) = %q, want %q", flags, got, want)
-		}
-	}
-}
-
 func TestParseStats(t *testing.T) {
 	in := "tcpdump: listening on lo, link-type EN10MB (Ethernet), snapshot length 128 bytes\n9 packets captured\n18 packets received by filter\n3 packets dropped by kernel\n1 packet dropped by interface\n"
 	want := Stats{Captured: 9, Received: 18, DroppedKernel: 3, DroppedIface: 1}
@@ -288,4 +274,33 @@ func dump(segs []Segment) string {
 		fmt.Fprintf(&b, "\n  %s hdr %d opts %+v", s, s.HdrLen, s.Opts)
 	}
 	return b.String()
+}
+
+func TestReorder(t *testing.T) {
+	seg := func(seq uint32) record {
+		s := tcpSpec{sport: 40000, dport: 20000, seq: seq, flags: event.ACK, payload: []byte{1, 2, 3}}
+		return record{ts: t0, frame: ether(etherIPv4, false, ipv4("198.51.100.1", "198.51.100.2", nil, protoTCP, 0, s.bytes()))}
+	}
+	notTCP := record{ts: t0, frame: ether(0x0806, false, make([]byte, 28))} // ARP: no segment, skipped
+	in := pcapBytes(binary.BigEndian, false, LinkEthernet, seg(1), notTCP, seg(2), seg(3))
+	t1, t2 := time.Unix(5, 999999999), time.Unix(7, 1)
+	out, err := Reorder(in, []int{2, 0}, []time.Time{t1, t2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadPcap(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Seq != 3 || got[1].Seq != 1 || !got[0].Time.Equal(t1) || !got[1].Time.Equal(t2) || got[0].Len != 3 {
+		t.Errorf("reordered capture: %s", dump(got))
+	}
+	for _, bad := range [][]int{{3}, {-1}} {
+		if _, err := Reorder(in, bad, []time.Time{t1}); err == nil || !strings.Contains(err.Error(), "outside") {
+			t.Errorf("Reorder(%v): %v, want an index error", bad, err)
+		}
+	}
+	if _, err := Reorder(in, []int{0}, nil); err == nil {
+		t.Error("Reorder with fewer times than indices: no error")
+	}
 }

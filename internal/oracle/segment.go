@@ -1,13 +1,13 @@
 // Package oracle is an independent witness for the tracer: it captures with
 // tcpdump and decodes the capture in pure Go, so a privileged test can set
 // what the tracer reported beside what was on the wire. Nothing here shares
-// code with the tracer; only the flag bit values come from package event.
+// code with the tracer; only the TCP vocabulary (flag bits and names, the
+// options struct) comes from package event.
 package oracle
 
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"tcptracer/event"
@@ -31,21 +31,10 @@ type Segment struct {
 // Has reports whether every flag in mask is set.
 func (s Segment) Has(mask uint16) bool { return s.Flags&mask == mask }
 
-// FlagString names the set flags in bit order, e.g. "SYN|ACK".
-func FlagString(flags uint16) string {
-	var names []string
-	for i, n := range event.FlagNames {
-		if flags&(1<<i) != 0 {
-			names = append(names, n)
-		}
-	}
-	return strings.Join(names, "|")
-}
-
 // String prints the segment in one line, for test failures.
 func (s Segment) String() string {
 	return fmt.Sprintf("%s %s > %s [%s] seq %d ack %d win %d len %d",
 		s.Time.UTC().Format("15:04:05.000000"),
 		netip.AddrPortFrom(s.Saddr, s.Sport), netip.AddrPortFrom(s.Daddr, s.Dport),
-		FlagString(s.Flags), s.Seq, s.Ack, s.Win, s.Len)
+		event.Flags(s.Flags), s.Seq, s.Ack, s.Win, s.Len)
 }

@@ -53,9 +53,10 @@ func Render(w io.Writer, c *timeline.Conn, color bool) error {
 	bw := bufio.NewWriter(w)
 	p := painter(color)
 	header(bw, c, p)
+	var sv senderView
 	for _, l := range lines(c) {
 		if l.seg != nil {
-			segment(bw, c, l.seg, p)
+			segment(bw, c, l.seg, sv.note(l.seg), p)
 		} else {
 			state(bw, c, l.state, p)
 		}
@@ -104,15 +105,40 @@ func prefix(c *timeline.Conn, ts, index uint64, showIndex bool) string {
 	return fmt.Sprintf("%9.3f %6s ", ms, idx)
 }
 
-func segment(w io.Writer, c *timeline.Conn, s *timeline.Segment, p painter) {
+// senderView remembers the sender state last shown per side, so the
+// ladder shows cwnd and srtt only when they change.
+type senderView struct {
+	shown      [2]bool
+	cwnd, srtt [2]uint32
+	ca         [2]uint8
+}
+
+func (v *senderView) note(s *timeline.Segment) string {
+	k := &s.Sender
+	if !k.Valid {
+		return ""
+	}
+	f := s.From
+	if v.shown[f] && v.cwnd[f] == k.Cwnd && v.srtt[f] == k.SRTT && v.ca[f] == k.CAState {
+		return ""
+	}
+	v.shown[f], v.cwnd[f], v.srtt[f], v.ca[f] = true, k.Cwnd, k.SRTT, k.CAState
+	return fmt.Sprintf("(%s: cwnd=%d srtt=%dus %s)", f, k.Cwnd, k.SRTT, event.CAStateName(k.CAState))
+}
+
+func segment(w io.Writer, c *timeline.Conn, s *timeline.Segment, sender string, p painter) {
 	arrow, code := arrowRight(label(s)), green
 	if s.From == timeline.Server {
 		arrow, code = arrowLeft(label(s)), blue
 	}
 	fmt.Fprintf(w, "%s%*s|%s|\n", prefix(c, s.TS, s.Index, true), stateWidth, "", p.paint(code, arrow))
-	for _, note := range notes(s) {
+	ns := notes(s)
+	if sender != "" {
+		ns = append(ns, sender)
+	}
+	for _, note := range ns {
 		code := yellow
-		if strings.HasPrefix(note, "!!") {
+		if strings.HasPrefix(note, "!!") || strings.HasPrefix(note, "XX") {
 			code = red
 		}
 		pad := arrowWidth - 2 - len(note)
@@ -126,7 +152,7 @@ func segment(w io.Writer, c *timeline.Conn, s *timeline.Segment, p painter) {
 // label is "[SYN, ACK] Seq=0 Ack=1 Len=0", as Wireshark's info column.
 func label(s *timeline.Segment) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%s] Seq=%d", flagNames(s.Flags), s.SeqRel)
+	fmt.Fprintf(&b, "[%s] Seq=%d", event.Flags(s.Flags).Wireshark(), s.SeqRel)
 	if s.HasAck {
 		fmt.Fprintf(&b, " Ack=%d", s.AckRel)
 	}
@@ -135,25 +161,6 @@ func label(s *timeline.Segment) string {
 		b.WriteString(" ~")
 	}
 	return b.String()
-}
-
-// flagNames lists set flags in Wireshark's order (SYN, FIN, RST, PSH, ACK...).
-func flagNames(f uint16) string {
-	order := []uint16{event.SYN, event.FIN, event.RST, event.PSH, event.ACK, event.URG, event.ECE, event.CWR, event.NS}
-	var names []string
-	for _, bit := range order {
-		if f&bit != 0 {
-			for i, n := range event.FlagNames {
-				if 1<<i == bit {
-					names = append(names, n)
-				}
-			}
-		}
-	}
-	if len(names) == 0 {
-		return "<none>"
-	}
-	return strings.Join(names, ", ")
 }
 
 // notes are the findings, the kernel's word and the violations of a segment.
@@ -171,6 +178,12 @@ func notes(s *timeline.Segment) []string {
 		out = append(out, "(kernel: retransmitted"+why+")")
 	case s.KernelKnown && s.Retransmission:
 		out = append(out, "(kernel: not a retransmission"+why+")")
+	}
+	if s.Dropped != "" {
+		out = append(out, fmt.Sprintf("XX dropped by the kernel: %s (#%d)", s.Dropped, s.DropIndex))
+	}
+	if s.Repairs != 0 {
+		out = append(out, fmt.Sprintf("(repairs drop #%d)", s.Repairs))
 	}
 	for _, v := range s.Violations {
 		out = append(out, "!! "+v.Rule.String()+": "+v.Detail)
@@ -220,6 +233,9 @@ func footer(w io.Writer, s *timeline.Summary, p painter) {
 	fmt.Fprintf(w, "verdict: %s\n", p.paint(code, s.Verdict))
 	for _, v := range s.Violations {
 		fmt.Fprintf(w, "  %s\n", p.paint(red, v.String()))
+	}
+	for _, d := range s.DropsRepairs {
+		fmt.Fprintf(w, "  %s\n", p.paint(yellow, d))
 	}
 	fmt.Fprintln(w, s.String())
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
 	"tcptracer/event"
@@ -21,17 +20,7 @@ func (s seg) String() string {
 	if s.fromClient {
 		who = "C>S"
 	}
-	return fmt.Sprintf("#%d %s %s seq=%d ack=%d len=%d", s.ev.Index, who, flagNames(s.ev.Flags), s.ev.SeqRel, s.ev.AckRel, s.ev.Len)
-}
-
-func flagNames(f uint16) string {
-	var n []string
-	for i, name := range event.FlagNames {
-		if f&(1<<i) != 0 {
-			n = append(n, name)
-		}
-	}
-	return strings.Join(n, ",")
+	return fmt.Sprintf("#%d %s %s seq=%d ack=%d len=%d", s.ev.Index, who, event.Flags(s.ev.Flags), s.ev.SeqRel, s.ev.AckRel, s.ev.Len)
 }
 
 // findConn returns the id of the one connection the session made.
@@ -63,6 +52,26 @@ func connSegments(evs []event.Event, c uint64) []seg {
 	return out
 }
 
+// checkSides: conn.Tracker saw the handshake, so every event of the
+// connection names its source's side (the echo server's port is the
+// server's) without a guess, and no relative number is derived.
+func checkSides(t *testing.T, evs []event.Event, c uint64) {
+	t.Helper()
+	for _, ev := range evs {
+		if ev.Conn != c {
+			continue
+		}
+		want := event.Client
+		if ev.Sport == echoPort {
+			want = event.Server
+		}
+		if ev.Side != want || ev.RolesGuessed || ev.RelDerived {
+			t.Errorf("%s #%d from port %d: side %s guessed %v derived %v; want %s, neither guessed nor derived",
+				ev.Type, ev.Index, ev.Sport, ev.Side, ev.RolesGuessed, ev.RelDerived, want)
+		}
+	}
+}
+
 func checkHandshake(t *testing.T, segs []seg) {
 	t.Helper()
 	if len(segs) < 3 {
@@ -84,7 +93,7 @@ func checkHandshake(t *testing.T, segs []seg) {
 			ok = ok && s.ev.HasAckRel && s.ev.AckRel == w.ack
 		}
 		if !ok {
-			t.Errorf("handshake segment %d is %v, want fromClient=%v flags=%s seq=%d ack=%d", i, s, w.fromClient, flagNames(w.flags), w.seq, w.ack)
+			t.Errorf("handshake segment %d is %v, want fromClient=%v flags=%s seq=%d ack=%d", i, s, w.fromClient, event.Flags(w.flags), w.seq, w.ack)
 		}
 	}
 	if syn := segs[0].ev; !syn.Opts.HasMSS || !syn.Opts.HasWS || !syn.Opts.SACKPerm {

@@ -69,6 +69,7 @@ func checkSession(t *testing.T, s session, loopback bool) {
 	c := findConn(t, s.events)
 	segs := connSegments(s.events, c)
 	checkHandshake(t, segs)
+	checkSides(t, s.events, c)
 	checkData(t, segs)
 	checkTeardown(t, segs)
 	checkStates(t, s.events, c)

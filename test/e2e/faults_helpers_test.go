@@ -303,7 +303,7 @@ func dumpOnTimeout(t *testing.T, b *faultBed, ok func([]event.Event) bool) func(
 					continue
 				}
 				t.Logf("event #%d %s conn %d %v:%d > %v:%d %s %s>%s reason %d seq %d ack %d",
-					ev.Index, ev.Type, ev.Conn, ev.Saddr, ev.Sport, ev.Daddr, ev.Dport, flagNames(ev.Flags),
+					ev.Index, ev.Type, ev.Conn, ev.Saddr, ev.Sport, ev.Daddr, ev.Dport, event.Flags(ev.Flags),
 					event.StateName(ev.OldState), event.StateName(ev.NewState), ev.Reason, ev.Seq, ev.Ack)
 			}
 		}

@@ -260,7 +260,7 @@ func waitProbes(t *testing.T, b *faultBed) int {
 func checkZeroWindow(t *testing.T, tl *timeline.Conn) {
 	t.Helper()
 	var zero, probes, updates int
-	var next uint32 // the client's next new seq
+	var next event.Seq // the client's next new seq
 	for i := range tl.Segments {
 		s := &tl.Segments[i]
 		if s.From == timeline.Server {
@@ -274,7 +274,7 @@ func checkZeroWindow(t *testing.T, tl *timeline.Conn) {
 			probes++
 			checkProbe(t, s, next)
 		}
-		if end := s.End(); i == 0 || int32(end-next) > 0 {
+		if end := s.End(); i == 0 || end.GT(next) {
 			next = end
 		}
 	}
@@ -300,14 +300,14 @@ func checkServerWindow(t *testing.T, s *timeline.Segment) int {
 }
 
 // checkProbe classifies a persist timer probe by Wireshark's definitions.
-func checkProbe(t *testing.T, s *timeline.Segment, next uint32) {
+func checkProbe(t *testing.T, s *timeline.Segment, next event.Seq) {
 	t.Helper()
 	want := analysis.KeepAlive // no data (or one byte) at next - 1: what Linux sends
 	if s.Len == 1 && s.Seq == next {
 		want = analysis.ZeroWindowProbe
 	}
 	if !hasFinding(s, want) {
-		t.Errorf("probe #%d seq %d len %d (next %d): findings %v, want %s", s.Index, s.SeqRel, s.Len, next-s.Seq+s.SeqRel, kindNames(s), want)
+		t.Errorf("probe #%d seq %d len %d (next %d): findings %v, want %s", s.Index, s.SeqRel, s.Len, uint32(next-s.Seq)+s.SeqRel, kindNames(s), want)
 	}
 	if s.Retransmission || s.KernelRetransmit || hasFinding(s, analysis.Retransmission, analysis.FastRetransmission, analysis.SpuriousRetransmission) {
 		t.Errorf("probe #%d is marked as a retransmission: %v kernel %v", s.Index, kindNames(s), s.KernelRetransmit)

@@ -198,7 +198,7 @@ func clientComm() string {
 	return b
 }
 
-var (
-	stLISTEN = event.ParseState("LISTEN")
-	stCLOSE  = event.ParseState("CLOSE")
+const (
+	stLISTEN = event.StateListen
+	stCLOSE  = event.StateClose
 )

@@ -1,12 +1,16 @@
 // Package timelinetest builds synthetic, already annotated event streams
 // (connection id, Index, loopback duplicates, kernel views) for the tests
-// of the timeline, analysis and output packages.
+// of the timeline, analysis and output packages. The connection model's
+// annotations (sides, relative numbers) come from a conn.Tracker the
+// builder runs over each event, as the tracer does, so tests see what the
+// one model publishes.
 package timelinetest
 
 import (
 	"net/netip"
 	"strings"
 
+	"tcptracer/conn"
 	"tcptracer/event"
 )
 
@@ -27,10 +31,17 @@ type Builder struct {
 	Step     uint64 // ns between events
 	Win      uint16 // window for segments that are not SYNs
 	TS       uint64
-	index    uint64
-	sndNxt   [2]uint32
-	sndUna   [2]uint32
-	rcvNxt   [2]uint32
+	// Senders gives each TC egress record the sending socket's state:
+	// snd_nxt and rcv_nxt as the kernel has them, Cwnd and SRTT (µs).
+	Senders bool
+	Cwnd    uint32
+	SRTT    uint32
+	CA      uint8
+	index   uint64
+	sndNxt  [2]uint32
+	sndUna  [2]uint32
+	rcvNxt  [2]uint32
+	tracker *conn.Tracker
 }
 
 // New returns a loopback builder for conn 1, client to server.
@@ -41,6 +52,93 @@ func New(client, server string) *Builder {
 	b.Ends[Server] = netip.MustParseAddrPort(server)
 	b.sndNxt, b.sndUna = b.ISN, b.ISN
 	return b
+}
+
+// add appends ev with the connection model's annotations. The builder's
+// own Conn, Index, Wire and TwinOf are kept: tests set them on purpose.
+func (b *Builder) add(ev event.Event) {
+	if b.tracker == nil {
+		b.tracker = conn.NewTracker(nil)
+	}
+	a := ev
+	b.tracker.Annotate(&a)
+	ev.Side, ev.RolesGuessed = a.Side, a.RolesGuessed
+	ev.SeqRel, ev.AckRel, ev.HasSeqRel, ev.HasAckRel, ev.RelDerived = a.SeqRel, a.AckRel, a.HasSeqRel, a.HasAckRel, a.RelDerived
+	b.Events = append(b.Events, ev)
+}
+
+// From starts the stream in the middle of a connection: each side has
+// already sent up to next (relative) and had it acknowledged, which the
+// kernel views of later state events report.
+func (b *Builder) From(clientNext, serverNext uint32) *Builder {
+	for side, n := range [2]uint32{clientNext, serverNext} {
+		b.sndNxt[side] = b.ISN[side] + n
+		b.sndUna[side] = b.sndNxt[side]
+		b.rcvNxt[1-side] = b.sndNxt[side]
+	}
+	return b
+}
+
+// InFlight makes the last n bytes side sent (see From) unacknowledged:
+// the kernel's snd_una of side's socket is n behind its snd_nxt.
+func (b *Builder) InFlight(side int, n uint32) *Builder {
+	b.sndUna[side] = b.sndNxt[side] - n
+	return b
+}
+
+// Rebased returns the same stream with new ISNs: every absolute number
+// moves with its side's ISN, and a fresh conn.Tracker annotates the events
+// again. Relative numbers, and so everything the timeline and analysis
+// say, must not change; an ISN near 2^32 tests the wraparound.
+func (b *Builder) Rebased(isnClient, isnServer uint32) *Builder {
+	nb := *b
+	nb.tracker, nb.Events = nil, nil
+	d := [2]uint32{isnClient - b.ISN[Client], isnServer - b.ISN[Server]}
+	for i := 0; i < 2; i++ {
+		nb.ISN[i] += d[i]
+		nb.sndNxt[i] += d[i]
+		nb.sndUna[i] += d[i]
+		if b.rcvNxt[i] != 0 {
+			nb.rcvNxt[i] += d[1-i]
+		}
+	}
+	for _, ev := range b.Events {
+		nb.add(nb.shift(ev, d))
+	}
+	return &nb
+}
+
+// shift moves ev's absolute numbers by each side's ISN change d.
+func (b *Builder) shift(ev event.Event, d [2]uint32) event.Event {
+	src := Server
+	if netip.AddrPortFrom(ev.Saddr, ev.Sport) == b.Ends[Client] {
+		src = Client
+	}
+	dst := 1 - src
+	acked := ev.Flags&event.ACK != 0
+	switch ev.Type {
+	case event.TypeSegment:
+		ev.Seq += d[src]
+		if acked {
+			ev.Ack += d[dst]
+		}
+	case event.TypeRcvState: // the tuple is the receiving socket's
+		ev.Seq += d[dst]
+		if acked {
+			ev.Ack += d[src]
+		}
+	case event.TypeConnect:
+		ev.ISN += d[src]
+	case event.TypeRetransmit:
+		ev.Seq += d[src]
+	}
+	if ev.Type == event.TypeState || ev.Type == event.TypeRcvState {
+		ev.SndUna, ev.SndNxt = ev.SndUna+d[src], ev.SndNxt+d[src]
+		if ev.RcvNxt != 0 {
+			ev.RcvNxt += d[dst]
+		}
+	}
+	return ev
 }
 
 // Wait advances time by ns.
@@ -82,14 +180,18 @@ func (b *Builder) SegW(from int, flags string, seq, ack, n uint32, win uint16) *
 		ev.Win, ev.HdrLen = 65495, 40
 		ev.Opts = event.Options{MSS: 65495, HasMSS: true, WScale: 7, HasWS: true, SACKPerm: true}
 	}
-	b.Events = append(b.Events, ev)
+	if b.Senders {
+		ev.Sender = event.Sender{Valid: true, SndNxt: b.sndNxt[from], RcvNxt: b.rcvNxt[from], Cwnd: b.Cwnd, SRTT: b.SRTT, CAState: b.CA}
+	}
+	b.add(ev)
 	b.kernelView(&ev, from)
 	if b.Loopback {
 		dup := ev
+		dup.Sender = event.Sender{}
 		b.TS += 2_000
 		b.index++
 		dup.TS, dup.Index, dup.Dir, dup.Wire, dup.TwinOf = b.TS, b.index, event.Ingress, true, ev.Index
-		b.Events = append(b.Events, dup)
+		b.add(dup)
 	}
 	return b
 }
@@ -112,7 +214,7 @@ func (b *Builder) kernelView(ev *event.Event, from int) {
 	if ev.Flags&(event.SYN|event.FIN) != 0 {
 		end++
 	}
-	if int32(end-b.sndNxt[from]) > 0 || ev.Flags&event.SYN != 0 {
+	if event.Seq(end).GT(event.Seq(b.sndNxt[from])) || ev.Flags&event.SYN != 0 {
 		b.sndNxt[from] = end
 	}
 	b.rcvNxt[1-from] = b.sndNxt[from]
@@ -127,7 +229,7 @@ func (b *Builder) State(side int, old, new string) *Builder {
 	ev.OldState, ev.NewState = event.ParseState(old), event.ParseState(new)
 	ev.SndUna, ev.SndNxt, ev.RcvNxt = b.sndUna[side], b.sndNxt[side], b.rcvNxt[side]
 	ev.PID, ev.TGID, ev.Comm, ev.PIDSrc = 100+uint32(side), 100+uint32(side), []string{"client", "server"}[side], event.PIDOwner
-	b.Events = append(b.Events, ev)
+	b.add(ev)
 	return b
 }
 
@@ -145,7 +247,7 @@ func (b *Builder) RcvState(side int, old string) *Builder {
 	ev.OldState = event.ParseState(old)
 	ev.Seq, ev.Ack, ev.Flags, ev.Len = seg.Seq, seg.Ack, seg.Flags, seg.Len
 	ev.SndUna, ev.SndNxt, ev.RcvNxt = b.sndUna[side], b.sndNxt[side], b.rcvNxt[side]
-	b.Events = append(b.Events, ev)
+	b.add(ev)
 	return b
 }
 
@@ -153,7 +255,7 @@ func (b *Builder) RcvState(side int, old string) *Builder {
 func (b *Builder) Connect() *Builder {
 	ev := b.base(event.TypeConnect, Client)
 	ev.ISN, ev.PID, ev.TGID, ev.Comm, ev.PIDSrc = b.ISN[Client], 4242, 4242, "echo-client", event.PIDOwner
-	b.Events = append(b.Events, ev)
+	b.add(ev)
 	return b
 }
 
@@ -161,6 +263,32 @@ func (b *Builder) Connect() *Builder {
 func (b *Builder) Retransmit(from int, seq, n uint32) *Builder {
 	ev := b.base(event.TypeRetransmit, from)
 	ev.Seq, ev.Len = b.ISN[from]+seq, n
+	b.add(ev)
+	return b
+}
+
+// RetransmitIn is Retransmit with the socket's congestion state as the
+// kernel resent (event.CAStateName numbering).
+func (b *Builder) RetransmitIn(from int, seq, n uint32, ca uint8) *Builder {
+	b.Retransmit(from, seq, n)
+	ev := &b.Events[len(b.Events)-1]
+	ev.OldState = event.ParseState("ESTABLISHED")
+	ev.Sender = event.Sender{Valid: true, SndNxt: b.sndNxt[from], RcvNxt: b.rcvNxt[from], Cwnd: b.Cwnd, CAState: ca}
+	return b
+}
+
+// Drop is the kernel dropping the last wire segment from side, with reason.
+func (b *Builder) Drop(from int, reason string) *Builder {
+	var seg event.Event
+	for i := len(b.Events) - 1; i >= 0; i-- {
+		if e := b.Events[i]; e.Type == event.TypeSegment && e.Wire && e.Sport == b.Ends[from].Port() {
+			seg = e
+			break
+		}
+	}
+	ev := b.base(event.TypeDrop, from)
+	ev.Seq, ev.Ack, ev.Flags, ev.Len = seg.Seq, seg.Ack, seg.Flags, seg.Len
+	ev.Drop = event.Drop{HasReason: true, ReasonName: reason, Symbol: "nf_hook_slow+0x9c", Segment: seg.Index}
 	b.Events = append(b.Events, ev)
 	return b
 }
@@ -172,7 +300,7 @@ func (b *Builder) Reset(side int, reason string) *Builder {
 	if reason == "received" {
 		ev.Reason = event.ResetReceived
 	}
-	b.Events = append(b.Events, ev)
+	b.add(ev)
 	return b
 }
 
@@ -230,7 +358,7 @@ func (b *Builder) Next(id uint64, isnClient, isnServer uint32) *Builder {
 func (b *Builder) Lost(n uint64) *Builder {
 	ev := b.base(event.TypeLost, Client)
 	ev.Conn, ev.Count = 0, n
-	b.Events = append(b.Events, ev)
+	b.add(ev)
 	return b
 }
 
