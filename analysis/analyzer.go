@@ -1,6 +1,10 @@
 package analysis
 
-import "tcptracer/event"
+import (
+	"unsafe"
+
+	"tcptracer/event"
+)
 
 // Thresholds Wireshark uses when telling retransmissions apart.
 const (
@@ -383,4 +387,15 @@ func hasKind(ks []Kind, k Kind) bool {
 		}
 	}
 	return false
+}
+
+// Bytes is the memory c holds: the struct and its slices' capacity, for
+// the timeline's memory bound.
+func (c *Conn) Bytes() int64 {
+	n := int64(unsafe.Sizeof(*c)) + int64(cap(c.spans))*int64(unsafe.Sizeof(Span{}))
+	for i := range c.flows {
+		f := &c.flows[i]
+		n += int64(cap(f.lastKinds))*int64(unsafe.Sizeof(Kind(0))) + int64(cap(f.unacked))*int64(unsafe.Sizeof(unacked{}))
+	}
+	return n
 }

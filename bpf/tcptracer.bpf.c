@@ -7,6 +7,7 @@
 #include "xmit.h"
 #include "sock.h"
 #include "drop.h"
+#include "iter.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -31,6 +32,18 @@ int BPF_PROG(tp_xmit, const struct sk_buff *skb, const struct net_device *dev)
 {
 	handle_xmit(skb, dev);
 	return 0;
+}
+
+/* The snapshot of existing TCP sockets at start. */
+
+SEC("iter/tcp")
+int iter_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+
+	if (!skc)
+		return 0;
+	return snapshot_sock(ctx->meta->seq, skc);
 }
 
 /* Socket state changes and kernel ground truth, every mode. */

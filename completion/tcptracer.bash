@@ -27,6 +27,7 @@ _tcptracer() {
         --tc) COMPREPLY=($(compgen -W "auto tcx clsact" -- "$cur")); return 0 ;;
         --netns) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
         --ring-size) COMPREPLY=(); return 0 ;;
+        --max-memory) COMPREPLY=(); return 0 ;;
         --format) COMPREPLY=($(compgen -W "json text" -- "$cur")); return 0 ;;
         --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return 0 ;;
         --expect) COMPREPLY=(); return 0 ;;
@@ -38,10 +39,10 @@ _tcptracer() {
     esac
     local flags
     case $cmd in
-        '') flags="--port --iface --pid -4 -6 --duration --attach --tc --netns --ring-size --format --color --verbose --version --help" ;;
-        verify) flags="--port --iface --pid -4 -6 --duration --attach --tc --netns --ring-size --format --color --verbose --expect --grace --user --help" ;;
-        analyze) flags="--format --color --expect --help" ;;
-        demo) flags="--iface --attach --tc --ring-size --format --color --verbose --help" ;;
+        '') flags="--port --iface --pid -4 -6 --duration --attach --tc --netns --ring-size --max-memory --format --color --verbose --version --help" ;;
+        verify) flags="--port --iface --pid -4 -6 --duration --attach --tc --netns --ring-size --max-memory --format --color --verbose --expect --grace --user --help" ;;
+        analyze) flags="--max-memory --format --color --expect --help" ;;
+        demo) flags="--iface --attach --tc --ring-size --max-memory --format --color --verbose --help" ;;
         echo-server) flags="--addr --help" ;;
         echo-client) flags="--addr --payload --timeout --help" ;;
         cleanup) flags="--netns --apply --help" ;;

@@ -559,3 +559,20 @@ func BenchmarkAnnotateKnown(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(evs))/b.Elapsed().Seconds(), "events/s")
 }
+
+// Bound caps the connection table by bytes: a budget of 2000
+// connections' worth keeps at most 2000, forgetting the least recently
+// active beyond it.
+func TestBound(t *testing.T) {
+	tr := NewTracker(nil)
+	t.Logf("%d bytes per connection", ConnectionBytes())
+	tr.Bound(2000 * ConnectionBytes())
+	for i := range 3000 {
+		ev := event.Event{Type: event.TypeSegment, TS: uint64(i + 1), Family: 4, Flags: event.SYN, Seq: 1,
+			Saddr: netip.MustParseAddr("192.0.2.1"), Sport: uint16(10000 + i), Daddr: netip.MustParseAddr("192.0.2.2"), Dport: 20000}
+		tr.Annotate(&ev)
+	}
+	if tr.n != 2000 {
+		t.Fatalf("%d connections kept, want 2000 (%d bytes each)", tr.n, ConnectionBytes())
+	}
+}

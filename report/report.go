@@ -33,6 +33,9 @@ type Options struct {
 	// IdleTimeout ends connections with no event for this long (event time);
 	// 0 keeps timeline's default.
 	IdleTimeout time.Duration
+	// MaxMemory bounds the timeline's connections and history (bytes);
+	// 0 keeps timeline's default.
+	MaxMemory int64
 	// Stream, in text, draws each connection's ladder row by row as events
 	// arrive (a live view) instead of whole when it ends.
 	Stream bool
@@ -53,7 +56,7 @@ type Reporter struct {
 
 // New writes the report to w.
 func New(w io.Writer, o Options) *Reporter {
-	r := &Reporter{opts: o, w: w, tl: timeline.New(timeline.Options{IdleTimeout: o.IdleTimeout})}
+	r := &Reporter{opts: o, w: w, tl: timeline.New(timeline.Options{IdleTimeout: o.IdleTimeout, MaxMemory: o.MaxMemory})}
 	if o.Format == Text && o.Stream {
 		r.stream = ladder.NewStream(w, o.Color)
 	}

@@ -40,6 +40,7 @@ type summaryLine struct {
 	RelDerived      bool             `json:"relative_derived"`
 	Lossy           bool             `json:"lossy"`
 	RulesUnknown    []spanLine       `json:"rules_unknown"`
+	Dropped         *droppedLine     `json:"history_dropped"`
 	Violations      []violationBrief `json:"violations"`
 	Failures        []failureLine    `json:"failed_expectations"`
 	Drops           int              `json:"drops"`
@@ -86,6 +87,13 @@ type senderLine struct {
 	MaxCwnd   uint32           `json:"max_cwnd"`
 	CATimeNs  map[string]int64 `json:"ca_state_ns"`
 	RTOs      int              `json:"rtos"`
+}
+
+// droppedLine is the oldest history the memory bound dropped.
+type droppedLine struct {
+	Segments int    `json:"segments"`
+	States   int    `json:"states"`
+	Through  uint64 `json:"through"`
 }
 
 type spanLine struct {
@@ -142,6 +150,9 @@ func newSummaryLine(s *timeline.Summary, ts uint64, fails []expect.Failure) summ
 			sl.To = &to
 		}
 		l.RulesUnknown = append(l.RulesUnknown, sl)
+	}
+	if d := s.Dropped; d.Segments > 0 || d.States > 0 {
+		l.Dropped = &droppedLine{Segments: d.Segments, States: d.States, Through: d.Through}
 	}
 	if s.HasHandshakeRTT {
 		rtt := int64(s.HandshakeRTT)

@@ -21,6 +21,14 @@ func (l *lruList) oldest() *Conn {
 	return nil
 }
 
+// newer returns the connection active just after c, or nil.
+func (l *lruList) newer(c *Conn) *Conn {
+	if e := c.elem.Prev(); e != nil {
+		return e.Value.(*Conn)
+	}
+	return nil
+}
+
 // recentSet remembers the last n ids added, forgetting the oldest.
 type recentSet struct {
 	ids  map[uint64]struct{}

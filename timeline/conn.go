@@ -148,6 +148,8 @@ type Conn struct {
 	Flows     [2]Flow // by sender: Flows[Client] is client → server
 	Segments  []Segment
 	Truncated int // segments not kept because of Options.MaxSegments
+	// Dropped is the oldest history given up to Options.MaxMemory.
+	Dropped Dropped
 	// OtherVantage counts wire segments seen on another interface than
 	// the one the connection is analysed at (the first it was seen on).
 	OtherVantage int
@@ -201,6 +203,12 @@ type Conn struct {
 	sightings    [16]sighting
 	nsight       int
 	late         []analysis.Violation // kernel-side rules broken by sightings no wire record paired with
+	mem          int64    // memory() when last accounted
+	extraBytes   int64    // the kept segments' findings and violations
+	tally        *Summary // what the dropped segments counted
+	droppedRST   [2]int   // RST segments among them, by sender
+	hs           [2]Segment
+	hsKept       [2]bool // hs holds the dropped SYN, SYN-ACK
 }
 
 // sighting is a TC egress observation waiting for its wire twin, with

@@ -42,6 +42,9 @@ func (t *Timeline) segment(c *Conn, ev *event.Event) {
 	c.repairs(s)
 	c.dsack(s)
 	c.track(s, from)
+	if c.position(s) >= 0 {
+		c.extraBytes += segExtra(s)
+	}
 	t.res.Segment = s
 }
 
@@ -193,7 +196,7 @@ func (c *Conn) handshakeMarks(s *Segment) {
 		c.synIdx = pos
 	case s.Flags&(event.SYN|event.ACK) == event.SYN|event.ACK:
 		c.synackIdx = pos
-	case c.ackTS == 0 && c.synackIdx >= 0 && s.From == Client && s.Flags&event.ACK != 0:
+	case c.ackTS == 0 && (c.synackIdx >= 0 || c.hsKept[1]) && s.From == Client && s.Flags&event.ACK != 0:
 		c.ackTS = s.TS
 	}
 }

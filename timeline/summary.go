@@ -92,6 +92,9 @@ type Summary struct {
 	SenderKnown   [2]bool // the sender's state was read on this side
 	RTOs          int
 	DropsRepairs  []string
+	// Dropped is the history the memory bound dropped (counted above all
+	// the same).
+	Dropped Dropped
 	// Violations are the TCP rules broken, each at its segment.
 	Violations []analysis.Violation
 	// Verdict is "ok", or the violated rules each with its segment.
@@ -117,9 +120,11 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 		s.Sent[side].Bytes = c.Flows[side].Bytes
 		s.Sent[side].Segments = c.Flows[side].Segments
 	}
-	s.WindowScaleKnown = c.synIdx >= 0
+	s.WindowScaleKnown = c.synIdx >= 0 || c.hsKept[0]
 	c.handshakeTimes(s)
 	c.finalViolations(s)
+	s.Dropped = c.Dropped
+	c.addTally(s)
 	for i := range c.Segments {
 		c.count(s, &c.Segments[i], kernelKnown)
 	}
@@ -200,7 +205,7 @@ func (d *Drop) explain() string {
 // sent. A side counts when the kernel knows it: it has a local socket, or
 // reported a reset sent from it.
 func (c *Conn) resetTally(s *Summary) {
-	var wire [2]int
+	wire := c.droppedRST
 	for i := range c.Segments {
 		if seg := &c.Segments[i]; seg.Flags&event.RST != 0 {
 			wire[seg.From]++
@@ -282,10 +287,10 @@ func (s *Summary) addExplained(reason string, n int) {
 }
 
 func (c *Conn) handshakeTimes(s *Summary) {
-	if c.synIdx < 0 || c.synackIdx < 0 {
+	syn, synack := c.handshakeSeg(0), c.handshakeSeg(1)
+	if syn == nil || synack == nil {
 		return
 	}
-	syn, synack := &c.Segments[c.synIdx], &c.Segments[c.synackIdx]
 	sent, got := syn.TS, synack.TS
 	if syn.EgressTS != 0 {
 		sent = syn.EgressTS

@@ -37,6 +37,13 @@ type Options struct {
 	// It is also turned on by a start event listing a retransmit hook or
 	// by the first retransmit event.
 	KernelRetransmits bool
+	// MaxMemory bounds, in bytes, what the timeline holds: connections
+	// and their history (segments with their findings, state changes).
+	// Beyond it the oldest history of the least recently active
+	// connections is dropped first, counted in their summaries (Dropped
+	// says what went); if the connections alone exceed it, the least
+	// recently active are ended as "evicted". Default 256 MiB.
+	MaxMemory int64
 	// OnEnd, if set, is called with each connection as it ends (the same
 	// connections Feed and Flush return).
 	OnEnd func(*Conn)
@@ -52,10 +59,16 @@ func (o *Options) defaults() {
 	if o.MaxSegments <= 0 {
 		o.MaxSegments = 10000
 	}
+	if o.MaxMemory <= 0 {
+		o.MaxMemory = DefaultMaxMemory
+	}
 	if o.RetransmitWindow <= 0 {
 		o.RetransmitWindow = 100 * time.Millisecond
 	}
 }
+
+// DefaultMaxMemory is Options.MaxMemory's default, sized for a small host.
+const DefaultMaxMemory = 256 << 20
 
 // Result is what one Feed produced. Its pointers are valid until the next
 // Feed or Flush.
@@ -88,6 +101,7 @@ type Timeline struct {
 	// Connections reset but not yet ended: a socket's RST went out before
 	// the kernel reported sending it (an abortive close closes first).
 	resetWait []*Conn
+	mem       int64 // bytes held, as Conn.memory counts them
 }
 
 // resetGrace bounds, in event time, the wait for the kernel's report of a
@@ -102,8 +116,12 @@ func New(opts Options) *Timeline {
 		conns:  make(map[uint64]*Conn),
 		ended:  newRecentSet(4 * opts.MaxConns),
 		tuples: newTupleSet(4 * opts.MaxConns),
+		mem:    setsBytes(4 * opts.MaxConns),
 	}
 }
+
+// Memory returns the bytes held, as the bound counts them.
+func (t *Timeline) Memory() int64 { return t.mem }
 
 // Len returns how many connections are held.
 func (t *Timeline) Len() int { return len(t.conns) }
@@ -135,12 +153,19 @@ func (t *Timeline) Feed(ev *event.Event) Result {
 	c.endpoints(ev)
 	c.relDerived = c.relDerived || ev.RelDerived
 	t.dispatch(c, ev)
+	t.account(c)
 	switch reason := c.finished(); {
 	case reason != "":
 		t.finish(c, reason)
 	case c.rstWaitUntil == 0 && c.rst && c.resetsPending() && c.allClosed():
 		c.rstWaitUntil = ev.TS + uint64(resetGrace)
 		t.resetWait = append(t.resetWait, c)
+	}
+	// Reclaimed after the event, so the bound holds between events. The
+	// Result's segments stay readable: dropping history copies the kept
+	// ones to a smaller slice and leaves the old one to the collector.
+	if t.mem > t.opts.MaxMemory {
+		t.reclaim()
 	}
 	return t.res
 }
@@ -258,6 +283,7 @@ func (t *Timeline) finish(c *Conn, reason string) {
 	c.Summary = c.summarise(t.opts.KernelRetransmits)
 	delete(t.conns, c.ID)
 	t.lru.remove(c.elem)
+	t.mem -= c.mem
 	// A connection summarised because it was idle or made room is still
 	// open for conn, which keeps its id: its later events start a new
 	// timeline of the same id (and a second summary), not silence.

@@ -115,11 +115,14 @@ func (d *Decoder) header(h *tcptracerRecHdr, ev *event.Event) {
 }
 
 func (d *Decoder) proc(p *tcptracerProcInfo, ev *event.Event) {
-	ev.PID, ev.TGID, ev.UID = p.Pid, p.Tgid, p.Uid
+	// A source the decoder does not know attributes nothing: the JSON
+	// would otherwise print a pid beside "pid_src":"none".
 	ev.PIDSrc = event.PIDSource(p.Src)
-	if ev.PIDSrc == event.PIDNone {
+	if ev.PIDSrc != event.PIDOwner && ev.PIDSrc != event.PIDCurrent {
+		ev.PIDSrc = event.PIDNone
 		return
 	}
+	ev.PID, ev.TGID, ev.UID = p.Pid, p.Tgid, p.Uid
 	c, ok := d.comms[p.Comm]
 	if !ok {
 		b := p.Comm[:]
@@ -222,6 +225,10 @@ func (d *Decoder) sock(s *tcptracerSockEvent, ev *event.Event) {
 	d.proc(&s.Proc, ev)
 	ev.Seq, ev.Len = s.Seq, s.Len
 	ev.OldState = s.State
-	ev.Reason = s.Reason
+	// A reason the decoder does not know is no reason (null), not a
+	// third kind the JSON could not name.
+	if s.Reason == event.ResetSent || s.Reason == event.ResetReceived {
+		ev.Reason = s.Reason
+	}
 	decodeSender(&s.Sender, &ev.Sender)
 }

@@ -55,6 +55,12 @@ func (t *Tracer) Run(ctx context.Context, h Handler) error {
 	if err := h.HandleEvent(ev); err != nil {
 		return err
 	}
+	for i := range t.sockets {
+		t.snapshotEvent(&t.sockets[i], ev.TS, ev)
+		if err := h.HandleEvent(ev); err != nil {
+			return err
+		}
+	}
 	dec := NewDecoder(t.ifaceName)
 	dec.drops = t.drops
 	var rec ringbuf.Record

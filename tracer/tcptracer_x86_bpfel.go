@@ -117,6 +117,23 @@ type tcptracerSenderState struct {
 	Valid        uint8
 }
 
+type tcptracerSnapshotRec struct {
+	_      structs.HostLayout
+	Sk     uint64
+	Cookie uint64
+	Ino    uint64
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+	SndUna uint32
+	SndNxt uint32
+	RcvNxt uint32
+	Sport  uint16
+	Dport  uint16
+	Family uint8
+	State  uint8
+	Pad    [6]uint8
+}
+
 type tcptracerSockEvent struct {
 	_      structs.HostLayout
 	Hdr    tcptracerRecHdr
@@ -182,6 +199,7 @@ const (
 	tcptracerProgFexitAccept        = "fexit_accept"
 	tcptracerProgFexitV4Connect     = "fexit_v4_connect"
 	tcptracerProgFexitV6Connect     = "fexit_v6_connect"
+	tcptracerProgIterTcp            = "iter_tcp"
 	tcptracerProgKprobeRcvState     = "kprobe_rcv_state"
 	tcptracerProgKprobeV4Connect    = "kprobe_v4_connect"
 	tcptracerProgKprobeV6Connect    = "kprobe_v6_connect"
@@ -205,6 +223,7 @@ const (
 	tcptracerVarFilterPort          = "filter_port"
 	tcptracerVarJiffyUs             = "jiffy_us"
 	tcptracerVarUnusedRecord        = "unused_record"
+	tcptracerVarUnusedSnapshotRec   = "unused_snapshot_rec"
 )
 
 // loadTcptracer returns the embedded CollectionSpec for tcptracer.
@@ -255,6 +274,7 @@ type tcptracerProgramSpecs struct {
 	FexitAccept        *ebpf.ProgramSpec `ebpf:"fexit_accept"`
 	FexitV4Connect     *ebpf.ProgramSpec `ebpf:"fexit_v4_connect"`
 	FexitV6Connect     *ebpf.ProgramSpec `ebpf:"fexit_v6_connect"`
+	IterTcp            *ebpf.ProgramSpec `ebpf:"iter_tcp"`
 	KprobeRcvState     *ebpf.ProgramSpec `ebpf:"kprobe_rcv_state"`
 	KprobeV4Connect    *ebpf.ProgramSpec `ebpf:"kprobe_v4_connect"`
 	KprobeV6Connect    *ebpf.ProgramSpec `ebpf:"kprobe_v6_connect"`
@@ -292,12 +312,13 @@ type tcptracerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcptracerVariableSpecs struct {
-	ConnectViaTp *ebpf.VariableSpec `ebpf:"connect_via_tp"`
-	FilterFamily *ebpf.VariableSpec `ebpf:"filter_family"`
-	FilterPid    *ebpf.VariableSpec `ebpf:"filter_pid"`
-	FilterPort   *ebpf.VariableSpec `ebpf:"filter_port"`
-	JiffyUs      *ebpf.VariableSpec `ebpf:"jiffy_us"`
-	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
+	ConnectViaTp      *ebpf.VariableSpec `ebpf:"connect_via_tp"`
+	FilterFamily      *ebpf.VariableSpec `ebpf:"filter_family"`
+	FilterPid         *ebpf.VariableSpec `ebpf:"filter_pid"`
+	FilterPort        *ebpf.VariableSpec `ebpf:"filter_port"`
+	JiffyUs           *ebpf.VariableSpec `ebpf:"jiffy_us"`
+	UnusedRecord      *ebpf.VariableSpec `ebpf:"unused_record"`
+	UnusedSnapshotRec *ebpf.VariableSpec `ebpf:"unused_snapshot_rec"`
 }
 
 // tcptracerObjects contains all objects after they have been loaded into the kernel.
@@ -347,12 +368,13 @@ func (m *tcptracerMaps) Close() error {
 //
 // It can be passed to loadTcptracerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcptracerVariables struct {
-	ConnectViaTp *ebpf.Variable `ebpf:"connect_via_tp"`
-	FilterFamily *ebpf.Variable `ebpf:"filter_family"`
-	FilterPid    *ebpf.Variable `ebpf:"filter_pid"`
-	FilterPort   *ebpf.Variable `ebpf:"filter_port"`
-	JiffyUs      *ebpf.Variable `ebpf:"jiffy_us"`
-	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
+	ConnectViaTp      *ebpf.Variable `ebpf:"connect_via_tp"`
+	FilterFamily      *ebpf.Variable `ebpf:"filter_family"`
+	FilterPid         *ebpf.Variable `ebpf:"filter_pid"`
+	FilterPort        *ebpf.Variable `ebpf:"filter_port"`
+	JiffyUs           *ebpf.Variable `ebpf:"jiffy_us"`
+	UnusedRecord      *ebpf.Variable `ebpf:"unused_record"`
+	UnusedSnapshotRec *ebpf.Variable `ebpf:"unused_snapshot_rec"`
 }
 
 // tcptracerPrograms contains all programs after they have been loaded into the kernel.
@@ -365,6 +387,7 @@ type tcptracerPrograms struct {
 	FexitAccept        *ebpf.Program `ebpf:"fexit_accept"`
 	FexitV4Connect     *ebpf.Program `ebpf:"fexit_v4_connect"`
 	FexitV6Connect     *ebpf.Program `ebpf:"fexit_v6_connect"`
+	IterTcp            *ebpf.Program `ebpf:"iter_tcp"`
 	KprobeRcvState     *ebpf.Program `ebpf:"kprobe_rcv_state"`
 	KprobeV4Connect    *ebpf.Program `ebpf:"kprobe_v4_connect"`
 	KprobeV6Connect    *ebpf.Program `ebpf:"kprobe_v6_connect"`
@@ -392,6 +415,7 @@ func (p *tcptracerPrograms) Close() error {
 		p.FexitAccept,
 		p.FexitV4Connect,
 		p.FexitV6Connect,
+		p.IterTcp,
 		p.KprobeRcvState,
 		p.KprobeV4Connect,
 		p.KprobeV6Connect,

@@ -36,6 +36,8 @@ type Tracer struct {
 	missed uint64 // skipped tracing program runs reported so far
 	lostEv event.Event
 	closed bool
+	// sockets is the snapshot at start (snapshot.go), emitted by Run.
+	sockets []Socket
 }
 
 // New checks privileges and kernel support, loads the programs and attaches
@@ -54,7 +56,7 @@ func New(opts Options) (*Tracer, error) {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
 	t := &Tracer{opts: opts, ifname: map[uint32]string{}}
-	for _, step := range []func() error{t.loadSpec, t.loadMaps, t.attachSocketHooks, t.attachTC, t.attachXmit, t.attachDrops} {
+	for _, step := range []func() error{t.loadSpec, t.loadMaps, t.attachSocketHooks, t.attachTC, t.attachXmit, t.attachDrops, t.snapshot} {
 		if err := step(); err != nil {
 			t.Close()
 			return nil, err

@@ -176,8 +176,8 @@ guest_etc() {
 	local root=$1 tcpdump_pw
 	mkdir -p "$root/etc"
 	tcpdump_pw=$(getent passwd tcpdump || echo 'tcpdump:x:102:105::/nonexistent:/usr/sbin/nologin')
-	printf 'root:x:0:0:root:/tmp:/bin/sh\n%s\n' "$tcpdump_pw" >"$root/etc/passwd"
-	printf 'root:x:0:\ntcpdump:x:%s:\n' "$(echo "$tcpdump_pw" | cut -d: -f4)" >"$root/etc/group"
+	printf 'root:x:0:0:root:/tmp:/bin/sh\n%s\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' "$tcpdump_pw" >"$root/etc/passwd"
+	printf 'root:x:0:\ntcpdump:x:%s:\nnogroup:x:65534:\n' "$(echo "$tcpdump_pw" | cut -d: -f4)" >"$root/etc/group"
 	printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
 }
 
@@ -189,6 +189,8 @@ guest_env() {
 		printf 'VMTEST_TC_ONLY=%q\n' "$TC_ONLY"
 		printf 'VMTEST_GUEST_SKIP=%q\n' "$GUEST_SKIP"
 		printf 'export TCPTRACER_BIN=/opt/tcptracer\n'
+		# The memory soak, smaller under emulation (test/e2e/soak_test.go).
+		printf 'export TCPTRACER_SOAK_CONNS=100 TCPTRACER_SOAK_DURATION=20s TCPTRACER_SOAK_MEMORY=16\n'
 		[ "$ORACLE" = off ] && printf 'export TCPTRACER_ORACLE=off\n'
 		true
 	} >"$1"

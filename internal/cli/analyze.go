@@ -31,6 +31,7 @@ func runAnalyze(ctx context.Context, in *invocation, env Env) error {
 	}
 	defer src.Close()
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
+	limitHeap(ro.MaxMemory)
 	r := report.New(out, ro)
 	if err := feedFile(ctx, src, name, r); err != nil {
 		return err

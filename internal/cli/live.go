@@ -16,6 +16,7 @@ import (
 // goroutine writes them (pipeline.count); the live view reads them.
 type counters struct {
 	events, segments, lost atomic.Uint64
+	malformed              atomic.Uint64 // packets the classifier skipped as malformed, read at exit
 	conns, open, findings  atomic.Int64
 	started                atomic.Bool
 	startedCh              chan struct{} // closed at the start event
@@ -154,10 +155,17 @@ func (l *live) finish() {
 	}
 }
 
+// tally is the line printed at exit. Malformed packets (lengths or
+// offsets that do not hold together, skipped and never reported) are
+// named only when there were some, so the usual line stays as it was.
 func tally(c *counters) string {
-	return fmt.Sprintf("tcptracer: %s, %s, %s, %s lost in the kernel",
+	s := fmt.Sprintf("tcptracer: %s, %s, %s, %s lost in the kernel",
 		plural(c.events.Load(), "event"), plural(c.segments.Load(), "segment"),
 		plural(uint64(c.conns.Load()), "connection"), plural(c.lost.Load(), "record"))
+	if n := c.malformed.Load(); n > 0 {
+		s += fmt.Sprintf(", %s skipped as malformed", plural(n, "packet"))
+	}
+	return s
 }
 
 func plural(n uint64, what string) string {

@@ -107,3 +107,16 @@ func TestLiveClearsBeforeOutput(t *testing.T) {
 		t.Error("stdout not a terminal, yet output holds the status line")
 	}
 }
+
+// The exit tally names malformed packets when the classifier skipped some,
+// and keeps its usual form otherwise.
+func TestTallyMalformed(t *testing.T) {
+	c := newCounters()
+	if s := tally(c); !tallyRe.MatchString(s) || strings.Contains(s, "malformed") {
+		t.Errorf("tally with no malformed packet: %q", s)
+	}
+	c.malformed.Store(3)
+	if s := tally(c); !strings.HasSuffix(s, "0 records lost in the kernel, 3 packets skipped as malformed") {
+		t.Errorf("tally: %q, want it to end with the 3 malformed packets", s)
+	}
+}

@@ -157,6 +157,12 @@ func (in *invocation) set(f *flagSpec, val string) error {
 			return bad("want a non-negative duration such as 500ms, 10s or 1m")
 		}
 		in.vals[f.name] = d
+	case kindMemory:
+		n, err := parseMemory(val)
+		if err != nil {
+			return bad(err.Error())
+		}
+		in.vals[f.name] = n
 	case kindSize:
 		n, err := parseSize(val)
 		if err != nil {
@@ -210,6 +216,37 @@ const (
 	minSize = 4 << 10
 	maxSize = 1 << 30
 )
+
+// The --max-memory range: below the minimum the tables' fixed part
+// (about 4 MiB for the timeline's recent-connection sets) leaves too
+// little for history.
+const (
+	minMemory = 16 << 20
+	maxMemory = 1 << 40
+)
+
+// parseMemory reads a --max-memory value: 268435456, 256M or 2G.
+func parseMemory(v string) (uint64, error) {
+	num, mult := v, uint64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
+		if s, ok := strings.CutSuffix(strings.ToUpper(v), u.suffix); ok {
+			num, mult = s, u.mult
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	switch {
+	case err != nil:
+		return 0, errors.New("want bytes, optionally with a K, M or G suffix (e.g. 256M)")
+	case n > maxMemory/mult:
+		return 0, errors.New("too large: at most 1024G")
+	case n*mult < minMemory:
+		return 0, errors.New("too small: at least 16M")
+	}
+	return n * mult, nil
+}
 
 // parseSize reads 4096, 64K, 8M or 1G.
 func parseSize(v string) (uint64, error) {

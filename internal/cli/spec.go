@@ -17,6 +17,7 @@ const (
 	kindUint          // a decimal integer
 	kindDuration      // a Go duration: 500ms, 10s, 1m
 	kindSize          // bytes with an optional K, M or G suffix
+	kindMemory        // bytes with an optional K, M or G suffix, 16M..1024G
 	kindList          // repeatable, comma-separated; duplicates count once
 	kindEnum          // one of values
 )
@@ -75,6 +76,8 @@ var flagSpecs = []flagSpec{
 		usage: "the network namespace (its path, e.g. /run/netns/NAME) to attach TC in, or for cleanup to look in"},
 	{name: "ring-size", arg: "SIZE", kind: kindSize, def: "8M", cmds: []string{"", "verify", "demo"},
 		usage: "ring buffer size: a power of two from 4K to 1G, in bytes or with a K, M or G suffix"},
+	{name: "max-memory", arg: "SIZE", kind: kindMemory, def: "256M", cmds: []string{"", "verify", "demo", "analyze"},
+		usage: "bound on what is kept about connections: conn's table (a quarter) and the timeline's connections with their history; beyond it the oldest history is dropped (counted in the summary, history_dropped), then the least recently active connections end as evicted. 16M to 1024G, in bytes or with a K, M or G suffix"},
 	{name: "format", arg: "F", kind: kindEnum, def: "json", perCmd: map[string]string{"verify": "text"}, values: []string{"json", "text"},
 		cmds:  []string{"", "verify", "analyze", "demo"},
 		usage: "json (events and report lines) or text (a ladder diagram and a verdict per connection)"},

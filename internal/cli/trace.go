@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 
@@ -35,8 +36,16 @@ type pipeline struct {
 	hold func() (release func())
 }
 
+// newPipeline splits o.MaxMemory (when set): a quarter bounds conn's
+// table (at 256M, its full 65536 connections), the rest the timeline's
+// connections and history.
 func newPipeline(stdout io.Writer, o report.Options) *pipeline {
 	p := &pipeline{tracker: conn.NewTracker(nil), count: newCounters()}
+	if o.MaxMemory > 0 {
+		limitHeap(o.MaxMemory)
+		p.tracker.Bound(o.MaxMemory / 4)
+		o.MaxMemory -= o.MaxMemory / 4
+	}
 	if o.Format == report.Text {
 		p.text = bufio.NewWriterSize(stdout, 64<<10)
 		p.report = report.New(p.text, o)
@@ -46,6 +55,19 @@ func newPipeline(stdout io.Writer, o report.Options) *pipeline {
 		p.report = report.New(p.json.Lines(), o)
 	}
 	return p
+}
+
+// heapHeadroom is what the process holds beyond the tables --max-memory
+// bounds: event and output buffers, garbage between collections.
+const heapHeadroom = 32 << 20
+
+// limitHeap holds the Go heap to the bound plus headroom (unless
+// GOMEMLIMIT says otherwise): without a limit, tables live at the bound
+// may let the heap grow to twice that before a collection.
+func limitHeap(maxMem int64) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(maxMem + heapHeadroom)
+	}
 }
 
 func (p *pipeline) HandleEvent(ev *event.Event) error {
@@ -120,12 +142,17 @@ func runTrace(ctx context.Context, in *invocation, env Env) error {
 	return err
 }
 
-// reportOptions reads --format and --color (where the command takes it).
+// reportOptions reads --format, --color and --max-memory (where the
+// command takes them).
 func reportOptions(in *invocation, stdout io.Writer) (report.Options, error) {
-	if in.str("format") == "json" {
-		return report.Options{Format: report.JSON}, nil
+	o := report.Options{Format: report.JSON}
+	if in.str("format") != "json" {
+		o = report.Options{Format: report.Text, Color: useColor(in.str("color"), stdout)}
 	}
-	return report.Options{Format: report.Text, Color: useColor(in.str("color"), stdout)}, nil
+	if in.takes("max-memory") {
+		o.MaxMemory = int64(in.uint("max-memory"))
+	}
+	return o, nil
 }
 
 // useColor: always, never, or auto: stdout is a terminal and NO_COLOR
@@ -215,6 +242,9 @@ func reportSwept(c *tracer.Cleanup, stderr io.Writer) {
 // finishTrace detaches, then reports what is still open. A closed stdout
 // (EPIPE) ends the run cleanly; there is nowhere left to report to.
 func finishTrace(t *tracer.Tracer, runErr error, p *pipeline) error {
+	if c, err := t.Counters(); err == nil { // for the tally; gone after Close
+		p.count.malformed.Store(c.Malformed)
+	}
 	closeErr := t.Close()
 	if closeErr != nil {
 		closeErr = fmt.Errorf("detach: %w", closeErr)

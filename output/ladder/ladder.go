@@ -53,6 +53,10 @@ func Render(w io.Writer, c *timeline.Conn, color bool) error {
 	bw := bufio.NewWriter(w)
 	p := painter(color)
 	header(bw, c, p)
+	if d := c.Dropped; d.Segments > 0 || d.States > 0 {
+		fmt.Fprintf(bw, "%*s%d earlier segments and %d state changes not kept (--max-memory), through #%d; counted in the summary\n",
+			17+stateWidth, "", d.Segments, d.States, d.Through)
+	}
 	var sv senderView
 	for _, l := range lines(c) {
 		if l.seg != nil {

@@ -186,6 +186,11 @@ func checkWireRules(t *testing.T, r *wireRun, v connView) {
 			if bad < mismatchShown {
 				t.Errorf("%s: %v", e, err)
 			}
+			if bad == 0 {
+				for _, n := range around(v.all, e.ID, 8) {
+					t.Logf("  near it: %s", &n)
+				}
+			}
 			bad++
 		}
 	}
