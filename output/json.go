@@ -218,33 +218,31 @@ func appendSegmentOwner(b []byte, ev *event.Event) []byte {
 // appendSender writes the sending socket's state, or null where the
 // record has none (ingress, xmit, no full socket).
 func appendSender(b []byte, s *event.Sender) []byte {
-	b = appendKey(b, "sender")
 	if !s.Valid {
-		return append(b, "null"...)
+		return append(b, `,"sender":null`...)
 	}
-	b = append(b, `{"snd_una":`...)
-	b = strconv.AppendUint(b, uint64(s.SndUna), 10)
+	b = fieldUint(b, `,"sender":{"snd_una":`, uint64(s.SndUna))
 	for _, f := range [...]struct {
 		k string
 		v uint32
 	}{
-		{"snd_nxt", s.SndNxt}, {"rcv_nxt", s.RcvNxt}, {"snd_wnd", s.SndWnd},
-		{"cwnd", s.Cwnd}, {"ssthresh", s.Ssthresh}, {"srtt_us", s.SRTT},
-		{"rttvar_us", s.RTTVar}, {"rto_var_us", s.RTOVar},
+		{`,"snd_nxt":`, s.SndNxt}, {`,"rcv_nxt":`, s.RcvNxt}, {`,"snd_wnd":`, s.SndWnd},
+		{`,"cwnd":`, s.Cwnd}, {`,"ssthresh":`, s.Ssthresh}, {`,"srtt_us":`, s.SRTT},
+		{`,"rttvar_us":`, s.RTTVar}, {`,"rto_var_us":`, s.RTOVar},
 	} {
-		b = appendUint(b, f.k, uint64(f.v))
+		b = fieldUint(b, f.k, uint64(f.v))
 	}
-	b = appendOptUint(b, "rto_us", uint64(s.RTO), s.RTO != 0)
+	b = fieldOptUint(b, `,"rto_us":`, uint64(s.RTO), s.RTO != 0)
 	for _, f := range [...]struct {
 		k string
 		v uint32
 	}{
-		{"packets_out", s.PacketsOut}, {"retrans_out", s.RetransOut}, {"lost_out", s.LostOut},
-		{"sacked_out", s.SackedOut}, {"delivered", s.Delivered}, {"total_retrans", s.TotalRetrans},
-		{"dsack_dups", s.DSACKDups}, {"tlp_high_seq", s.TLPHighSeq}, {"mss", s.MSS},
-		{"retransmits", uint32(s.Retransmits)}, {"backoff", uint32(s.Backoff)},
+		{`,"packets_out":`, s.PacketsOut}, {`,"retrans_out":`, s.RetransOut}, {`,"lost_out":`, s.LostOut},
+		{`,"sacked_out":`, s.SackedOut}, {`,"delivered":`, s.Delivered}, {`,"total_retrans":`, s.TotalRetrans},
+		{`,"dsack_dups":`, s.DSACKDups}, {`,"tlp_high_seq":`, s.TLPHighSeq}, {`,"mss":`, s.MSS},
+		{`,"retransmits":`, uint32(s.Retransmits)}, {`,"backoff":`, uint32(s.Backoff)},
 	} {
-		b = appendUint(b, f.k, uint64(f.v))
+		b = fieldUint(b, f.k, uint64(f.v))
 	}
 	b = appendString(b, "ca_state", event.CAStateName(s.CAState))
 	return append(b, '}')
