@@ -84,9 +84,12 @@ deps:
 deps-build:
 	@./.ci/deps.sh build
 
-bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./tracer ./conn ./output ./internal/cli ./capture
-	./bench/loopback.sh
+# The Go micro-benchmarks and the loopback benchmark, as one table also
+# written into bench/README.md. Needs root; a few minutes at the defaults
+# (BENCHFLAGS="-t 10s -r 5" for steadier figures).
+BENCHFLAGS ?=
+bench: deps
+	$(GO) run ./bench/loopback -go $(GO) -readme bench/README.md $(BENCHFLAGS)
 
 # The kernel matrix: forced attach modes on stock Debian kernels under qemu.
 vmtest:

@@ -48,6 +48,17 @@ struct {
 	__type(value, struct proc_info);
 } owners SEC(".maps");
 
+/* Sockets whose entry in owners is known to exist, as a flag in the
+ * socket's own storage: the send/receive hooks test it with a pointer
+ * chase instead of a hash lookup on every call, and it goes away with the
+ * socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u8);
+} owner_known SEC(".maps");
+
 
 /* Socket being connected, by pid_tgid, between kprobe and kretprobe. */
 struct {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Parse IPv4/IPv6 -> TCP from a packet and emit a segment record. The same
- * code serves the TC classifier (reads through bpf_skb_load_bytes, so
- * non-linear packets parse too) and the transmit tracepoint (reads kernel
- * memory from skb->head). The classifier sees frames before the stack has
+ * code serves the TC classifier (reads the linear part directly and falls
+ * back to bpf_skb_load_bytes for bytes outside it, so non-linear packets
+ * parse too) and the transmit tracepoint (reads kernel memory from
+ * skb->head). The classifier sees frames before the stack has
  * validated them, so every length and offset is checked before use: a
  * packet that is not a well-formed TCP segment is counted as malformed and
  * skipped, never reported with made-up numbers. Only header bytes (IP,
@@ -24,6 +25,8 @@
  * own reader (the other is not a helper its program type may call). */
 struct pkt {
 	struct __sk_buff *skb;     /* TC */
+	void *data;                /* TC: skb->data, for direct access */
+	void *data_end;            /* TC: end of the linear part */
 	const unsigned char *head; /* tracepoint */
 	__u32 end;                 /* offset just after the packet's last byte */
 	__u32 ifindex;
@@ -33,10 +36,22 @@ struct pkt {
 	__u8 egress;
 };
 
+/* TC reads of a constant length come straight from the linear part when
+ * it holds them (headers always are on lo and after GRO): a bounds check
+ * instead of a helper call. Anything else goes through the helper. */
 static __always_inline int pkt_load(const struct pkt *p, bool tc, __u32 off, void *dst, __u32 len)
 {
-	if (tc)
+	if (tc) {
+		if (__builtin_constant_p(len) && off < 0xffff) {
+			void *src = p->data + off;
+
+			if (src + len <= p->data_end) {
+				__builtin_memcpy(dst, src, len);
+				return 0;
+			}
+		}
 		return bpf_skb_load_bytes(p->skb, off, dst, len);
+	}
 	return bpf_probe_read_kernel(dst, len, p->head + off);
 }
 
@@ -234,16 +249,35 @@ static __always_inline void parse_options(struct segment_event *e, struct tcp_op
 
 /* Copy and parse the options; the caller checked that the TCP header
  * (doff * 4 bytes) lies inside the IP packet. */
+/* The options Linux puts on every segment after the handshake: NOP, NOP,
+ * timestamps. Taken without the generic parser. */
+static __always_inline bool load_ts_only(const struct pkt *p, bool tc, struct segment_event *e,
+					 __u32 l4_off)
+{
+	__u8 o[12];
+
+	if (pkt_load(p, tc, l4_off + TCP_HDR_MIN, o, sizeof(o)) ||
+	    o[0] != 1 || o[1] != 1 || o[2] != 8 || o[3] != 10)
+		return false;
+	e->tsval = opt_u32(o, 4);
+	e->tsecr = opt_u32(o, 8);
+	e->opt_mask = OPT_TS;
+	return true;
+}
+
 static __always_inline void load_options(const struct pkt *p, bool tc, struct segment_event *e,
 					 __u32 l4_off, __u32 optlen)
 {
-	struct tcp_opts opts = {};
+	struct tcp_opts opts;
 	/* The length is bounded arithmetically, not by a branch: clang turns
 	 * range checks into comparisons on a copy, and verifiers then see a
 	 * length that may be zero or negative. For 1..40 this is optlen. */
 	__u32 n = ((optlen - 1) & 63) + 1;
 
-	if (optlen >= 1 && optlen <= TCP_MAX_OPTS &&
+	if (optlen == 0 || (optlen == 12 && load_ts_only(p, tc, e, l4_off)))
+		return;
+	__builtin_memset(&opts, 0, sizeof(opts));
+	if (optlen <= TCP_MAX_OPTS &&
 	    pkt_load(p, tc, l4_off + TCP_HDR_MIN, opts.raw, n) == 0) {
 		opts.len = optlen;
 		parse_options(e, &opts);
@@ -322,6 +356,9 @@ static __always_inline bool handle_pkt(const struct pkt *p, bool tc, __u32 off, 
 	flags = ((__u8 *)&th)[13] | ((((__u8 *)&th)[12] & 1) << 8);
 	if (filter_pid && !track_pass(&h, flags, p->egress))
 		return false;
+	/* The sending socket's cookie, only for packets that are recorded. */
+	if (tc && p->egress)
+		cookie = bpf_get_socket_cookie(p->skb);
 	emit_segment(p, tc, &h, &th, &l3, flags, cookie);
 	emit_headers(p, tc, off, &h, &th, &l3);
 	return true;

@@ -23,16 +23,24 @@ static __always_inline void record_owner(const struct sock *sk)
 }
 
 /* A send or receive: record its task as the owner of a traced socket that
- * has none yet. */
-static __always_inline void owner_from_io(const struct sock *sk)
+ * has none yet. Only tp_btf programs call it, so sk is a trusted pointer
+ * read with plain loads, not a helper call per field, and it may carry
+ * socket storage: this runs on every send and receive of every socket. */
+static __always_inline void owner_from_io(struct sock *sk)
 {
 	__u64 key = (__u64)sk;
-	__u16 sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	__u16 dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__u16 sport = sk->__sk_common.skc_num;
+	__u16 dport = bpf_ntohs(sk->__sk_common.skc_dport);
 
-	if (!port_ok(sport, dport) || bpf_map_lookup_elem(&owners, &key) || !is_tcp(sk))
+	if (!port_ok(sport, dport) || sk->sk_protocol != IPPROTO_TCP ||
+	    bpf_sk_storage_get(&owner_known, sk, 0, 0))
 		return;
-	record_owner(sk);
+	if (!bpf_map_lookup_elem(&owners, &key)) {
+		record_owner(sk);
+		if (!bpf_map_lookup_elem(&owners, &key))
+			return; /* not a process the pid filter takes */
+	}
+	bpf_sk_storage_get(&owner_known, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 }
 
 /* connect() entry: the owner is the caller; with a pid filter the remote

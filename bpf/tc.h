@@ -10,11 +10,11 @@
 #define ETH_HLEN 14
 
 /* Network header offset: 0 on devices without a link-layer header. */
-static __always_inline __u32 l3_offset(struct __sk_buff *skb, __u16 skb_proto)
+static __always_inline __u32 l3_offset(const struct pkt *p, __u16 skb_proto)
 {
 	__be16 proto;
 
-	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) == 0 && proto == skb_proto)
+	if (pkt_load(p, true, 12, &proto, sizeof(proto)) == 0 && proto == skb_proto)
 		return ETH_HLEN;
 	return 0;
 }
@@ -29,11 +29,13 @@ static __always_inline int handle_tc(struct __sk_buff *skb, bool egress)
 	barrier_var(proto);
 	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
 		return TC_CONTINUE;
+	p.data = (void *)(long)skb->data;
+	p.data_end = (void *)(long)skb->data_end;
 	p.end = skb->len;
 	p.ifindex = skb->ifindex;
 	p.gso_segs = skb->gso_segs;
 	p.gso_size = skb->gso_size;
-	handle_pkt(&p, true, l3_offset(skb, proto), proto, egress ? bpf_get_socket_cookie(skb) : 0);
+	handle_pkt(&p, true, l3_offset(&p, proto), proto, 0);
 	return TC_CONTINUE;
 }
 

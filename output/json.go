@@ -5,12 +5,10 @@
 package output
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
-	"time"
 
 	"tcptracer/event"
 )
@@ -19,12 +17,15 @@ import (
 // every "ts" has the same width.
 const rfc3339Nano = "2006-01-02T15:04:05.000000000Z07:00"
 
-// JSONWriter writes events as JSON lines through a buffer. The caller
-// flushes it (on a timer and at exit); it is not safe for concurrent use.
+// JSONWriter writes events as JSON lines into its own buffer and hands
+// the buffer to the underlying writer when it is full or flushed: one copy
+// per record, not two (encode, then bufio). The caller flushes it (on a
+// timer and at exit); it is not safe for concurrent use.
 type JSONWriter struct {
-	w    *bufio.Writer
-	buf  []byte
-	wall int64 // wall clock minus CLOCK_MONOTONIC in ns; 0: no "ts" field
+	w     io.Writer
+	buf   []byte
+	cache *encCache
+	wall  int64 // wall clock minus CLOCK_MONOTONIC in ns; 0: no "ts" field
 }
 
 // SetWallClock makes every line carry "ts" after "ts_ns": the wall-clock
@@ -32,23 +33,44 @@ type JSONWriter struct {
 // the wall clock minus CLOCK_MONOTONIC measured once at start.
 func (j *JSONWriter) SetWallClock(offset int64) { j.wall = offset }
 
+// flushAt is the buffered size that triggers a write: large writes keep
+// the syscall count per record negligible.
+const flushAt = 64 << 10
+
 // NewJSONWriter returns a JSONWriter writing to w.
 func NewJSONWriter(w io.Writer) *JSONWriter {
-	return &JSONWriter{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 1024)}
+	return &JSONWriter{w: w, buf: make([]byte, 0, flushAt+4096), cache: &encCache{}}
 }
 
-// Lines returns the buffered writer behind j, for other JSON lines that
-// must interleave with the events in order (the analysis report).
-func (j *JSONWriter) Lines() io.Writer { return j.w }
+// Lines returns a writer for other JSON lines that must interleave with
+// the events in order (the analysis report): they go into the same buffer.
+func (j *JSONWriter) Lines() io.Writer { return linesWriter{j} }
+
+type linesWriter struct{ j *JSONWriter }
+
+func (l linesWriter) Write(p []byte) (int, error) {
+	l.j.buf = append(l.j.buf, p...)
+	if len(l.j.buf) >= flushAt {
+		if err := l.j.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
 
 // Write appends ev as one line.
 func (j *JSONWriter) Write(ev *event.Event) error {
-	b, err := appendJSON(j.buf[:0], ev, j.wall)
+	n := len(j.buf)
+	b, err := appendEvent(j.buf, ev, j.cache, j.wall)
 	if err != nil {
+		j.buf = j.buf[:n]
 		return err
 	}
 	j.buf = append(b, '\n')
-	if _, err := j.w.Write(j.buf); err != nil {
+	if len(j.buf) < flushAt {
+		return nil
+	}
+	if err := j.Flush(); err != nil {
 		return fmt.Errorf("write %s event: %w", ev.Type, err)
 	}
 	return nil
@@ -56,22 +78,30 @@ func (j *JSONWriter) Write(ev *event.Event) error {
 
 // Flush writes buffered lines to the underlying writer.
 func (j *JSONWriter) Flush() error {
-	if err := j.w.Flush(); err != nil {
+	if len(j.buf) == 0 {
+		return nil
+	}
+	_, err := j.w.Write(j.buf)
+	j.buf = j.buf[:0]
+	if err != nil {
 		return fmt.Errorf("flush json output: %w", err)
 	}
 	return nil
 }
 
 // AppendJSON appends ev as one JSON object (without a newline) to b.
-func AppendJSON(b []byte, ev *event.Event) ([]byte, error) { return appendJSON(b, ev, 0) }
+func AppendJSON(b []byte, ev *event.Event) ([]byte, error) { return appendEvent(b, ev, nil, 0) }
 
-func appendJSON(b []byte, ev *event.Event, wall int64) ([]byte, error) {
-	b = appendHeader(b, ev, wall)
+// appendEvent is AppendJSON with an optional cache of rendered pieces (see
+// encCache; a nil cache renders every piece) and the wall clock offset of
+// SetWallClock.
+func appendEvent(b []byte, ev *event.Event, c *encCache, wall int64) ([]byte, error) {
+	b = appendHeader(b, ev, c, wall)
 	switch ev.Type {
 	case event.TypeStart:
 		b = appendStart(b, ev.Start)
 	case event.TypeSegment:
-		b = appendSegment(b, ev)
+		b = appendSegment(b, ev, c)
 	case event.TypeConnect:
 		b = appendConnect(b, ev)
 	case event.TypeState:
@@ -92,18 +122,15 @@ func appendJSON(b []byte, ev *event.Event, wall int64) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendHeader(b []byte, ev *event.Event, wall int64) []byte {
-	b = append(b, `{"type":"`...)
-	b = append(b, ev.Type.String()...)
-	b = append(b, '"')
-	b = appendUint(b, "ts_ns", ev.TS)
+func appendHeader(b []byte, ev *event.Event, c *encCache, wall int64) []byte {
+	b = appendTypeHead(b, ev.Type)
+	b = appendU64(b, ev.TS)
 	if wall != 0 {
-		b = append(appendKey(b, "ts"), '"')
-		b = time.Unix(0, int64(ev.TS)+wall).UTC().AppendFormat(b, rfc3339Nano)
+		b = c.wallTime(append(b, `,"ts":"`...), int64(ev.TS)+wall)
 		b = append(b, '"')
 	}
-	b = appendOptUint(b, "conn", ev.Conn, ev.Conn != 0)
-	return appendUint(b, "id", ev.Index)
+	b = fieldOptUint(b, `,"conn":`, ev.Conn, ev.Conn != 0)
+	return fieldUint(b, `,"id":`, ev.Index)
 }
 
 func appendStart(b []byte, s *event.Start) []byte {
@@ -151,62 +178,71 @@ func appendHook(b []byte, h *event.Hook) []byte {
 	return append(b, "]}"...)
 }
 
-func appendSegment(b []byte, ev *event.Event) []byte {
+func appendSegment(b []byte, ev *event.Event, c *encCache) []byte {
+	b = c.where(b, ev)
+	b = fieldUint(b, `,"seq":`, uint64(ev.Seq))
+	b = fieldUint(b, `,"ack":`, uint64(ev.Ack))
+	b = appendRel(b, ev)
+	b = appendFlags(b, ev.Flags)
+	b = fieldUint(b, `,"len":`, uint64(ev.Len))
+	b = fieldUint(b, `,"win":`, uint64(ev.Win))
+	b = fieldUint(b, `,"hdr_len":`, uint64(ev.HdrLen))
+	b = fieldUint(b, `,"gso_segs":`, uint64(ev.GSOSegs))
+	b = fieldUint(b, `,"gso_size":`, uint64(ev.GSOSize))
+	b = appendOptions(b, &ev.Opts)
+	b = fieldOptUint(b, `,"twin_of":`, ev.TwinOf, ev.TwinOf != 0)
+	b = c.owner(b, ev)
+	return appendSender(b, &ev.Sender)
+}
+
+// appendSegmentWhere writes where a segment was seen and its tuple, which
+// repeat for every segment of a connection in one direction at one point.
+func appendSegmentWhere(b []byte, ev *event.Event) []byte {
 	b = appendOptString(b, "iface", ev.Iface, ev.Iface != "")
 	b = appendUint(b, "ifindex", uint64(ev.Ifindex))
 	b = appendString(b, "dir", ev.Dir.String())
 	b = appendString(b, "point", ev.Point.String())
 	b = appendBool(b, "wire", ev.Wire)
-	b = appendTuple(b, ev)
-	b = appendUint(b, "seq", uint64(ev.Seq))
-	b = appendUint(b, "ack", uint64(ev.Ack))
-	b = appendRel(b, ev)
-	b = appendFlags(b, ev.Flags)
-	b = appendUint(b, "len", uint64(ev.Len))
-	b = appendUint(b, "win", uint64(ev.Win))
-	b = appendUint(b, "hdr_len", uint64(ev.HdrLen))
-	b = appendUint(b, "gso_segs", uint64(ev.GSOSegs))
-	b = appendUint(b, "gso_size", uint64(ev.GSOSize))
-	b = appendOptions(b, &ev.Opts)
-	b = appendOptUint(b, "twin_of", ev.TwinOf, ev.TwinOf != 0)
+	return appendTuple(b, ev)
+}
+
+// appendSegmentOwner writes a segment's process attribution.
+func appendSegmentOwner(b []byte, ev *event.Event) []byte {
 	known := ev.PIDSrc != event.PIDNone
 	b = appendOptUint(b, "pid", uint64(ev.PID), known)
 	b = appendOptUint(b, "tgid", uint64(ev.TGID), known)
 	b = appendOptString(b, "comm", ev.Comm, known)
-	b = appendString(b, "pid_src", ev.PIDSrc.String())
-	return appendSender(b, &ev.Sender)
+	return appendString(b, "pid_src", ev.PIDSrc.String())
 }
 
 // appendSender writes the sending socket's state, or null where the
 // record has none (ingress, xmit, no full socket).
 func appendSender(b []byte, s *event.Sender) []byte {
-	b = appendKey(b, "sender")
 	if !s.Valid {
-		return append(b, "null"...)
+		return append(b, `,"sender":null`...)
 	}
-	b = append(b, `{"snd_una":`...)
-	b = strconv.AppendUint(b, uint64(s.SndUna), 10)
+	b = fieldUint(b, `,"sender":{"snd_una":`, uint64(s.SndUna))
 	for _, f := range [...]struct {
 		k string
 		v uint32
 	}{
-		{"snd_nxt", s.SndNxt}, {"rcv_nxt", s.RcvNxt}, {"snd_wnd", s.SndWnd},
-		{"cwnd", s.Cwnd}, {"ssthresh", s.Ssthresh}, {"srtt_us", s.SRTT},
-		{"rttvar_us", s.RTTVar}, {"rto_var_us", s.RTOVar},
+		{`,"snd_nxt":`, s.SndNxt}, {`,"rcv_nxt":`, s.RcvNxt}, {`,"snd_wnd":`, s.SndWnd},
+		{`,"cwnd":`, s.Cwnd}, {`,"ssthresh":`, s.Ssthresh}, {`,"srtt_us":`, s.SRTT},
+		{`,"rttvar_us":`, s.RTTVar}, {`,"rto_var_us":`, s.RTOVar},
 	} {
-		b = appendUint(b, f.k, uint64(f.v))
+		b = fieldUint(b, f.k, uint64(f.v))
 	}
-	b = appendOptUint(b, "rto_us", uint64(s.RTO), s.RTO != 0)
+	b = fieldOptUint(b, `,"rto_us":`, uint64(s.RTO), s.RTO != 0)
 	for _, f := range [...]struct {
 		k string
 		v uint32
 	}{
-		{"packets_out", s.PacketsOut}, {"retrans_out", s.RetransOut}, {"lost_out", s.LostOut},
-		{"sacked_out", s.SackedOut}, {"delivered", s.Delivered}, {"total_retrans", s.TotalRetrans},
-		{"dsack_dups", s.DSACKDups}, {"tlp_high_seq", s.TLPHighSeq}, {"mss", s.MSS},
-		{"retransmits", uint32(s.Retransmits)}, {"backoff", uint32(s.Backoff)},
+		{`,"packets_out":`, s.PacketsOut}, {`,"retrans_out":`, s.RetransOut}, {`,"lost_out":`, s.LostOut},
+		{`,"sacked_out":`, s.SackedOut}, {`,"delivered":`, s.Delivered}, {`,"total_retrans":`, s.TotalRetrans},
+		{`,"dsack_dups":`, s.DSACKDups}, {`,"tlp_high_seq":`, s.TLPHighSeq}, {`,"mss":`, s.MSS},
+		{`,"retransmits":`, uint32(s.Retransmits)}, {`,"backoff":`, uint32(s.Backoff)},
 	} {
-		b = appendUint(b, f.k, uint64(f.v))
+		b = fieldUint(b, f.k, uint64(f.v))
 	}
 	b = appendString(b, "ca_state", event.CAStateName(s.CAState))
 	return append(b, '}')
@@ -312,8 +348,8 @@ func appendSide(b []byte, ev *event.Event) []byte {
 }
 
 func appendRel(b []byte, ev *event.Event) []byte {
-	b = appendOptUint(b, "seq_rel", uint64(ev.SeqRel), ev.HasSeqRel)
-	b = appendOptUint(b, "ack_rel", uint64(ev.AckRel), ev.HasAckRel)
+	b = fieldOptUint(b, `,"seq_rel":`, uint64(ev.SeqRel), ev.HasSeqRel)
+	b = fieldOptUint(b, `,"ack_rel":`, uint64(ev.AckRel), ev.HasAckRel)
 	return appendBool(b, "rel_derived", ev.RelDerived)
 }
 
@@ -334,53 +370,80 @@ func appendPID(b []byte, ev *event.Event) []byte {
 }
 
 func appendFlags(b []byte, flags uint16) []byte {
-	b = append(b, `,"flags":[`...)
-	first := true
-	for i, name := range event.FlagNames {
-		if flags&(1<<i) == 0 {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, '"')
-	}
-	return append(b, ']')
+	return append(b, flagLists[int(flags)&(len(flagLists)-1)]...)
 }
 
+// flagLists holds the rendered "flags" member of every 9-bit flag set.
+var flagLists = func() (l [1 << len(event.FlagNames)]string) {
+	for f := range l {
+		b := []byte(`,"flags":[`)
+		for i, name := range event.FlagNames {
+			if f&(1<<i) == 0 {
+				continue
+			}
+			if b[len(b)-1] != '[' {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, name...)
+			b = append(b, '"')
+		}
+		l[f] = string(append(b, ']'))
+	}
+	return l
+}()
+
+// appendTypeHead starts a line: type, then the ts_ns key.
+func appendTypeHead(b []byte, t event.Type) []byte {
+	if int(t) < len(typeHeads) {
+		return append(b, typeHeads[t]...)
+	}
+	return append(appendQuoted(append(b, `{"type":`...), t.String()), `,"ts_ns":`...)
+}
+
+// typeHeads holds the line starts of the types there are (and some room).
+var typeHeads = func() (h [32]string) {
+	for t := range h {
+		h[t] = `{"type":` + string(appendQuoted(nil, event.Type(t).String())) + `,"ts_ns":`
+	}
+	return h
+}()
+
+// appendOptions opens each member with the brace or the comma before it,
+// so no member needs to know whether it is the first.
 func appendOptions(b []byte, o *event.Options) []byte {
-	b = append(b, `,"options":{`...)
-	n := len(b)
+	b = append(b, `,"options":`...)
+	sep := byte('{')
 	if o.HasMSS {
-		b = appendUint(b, "mss", uint64(o.MSS))
+		b = fieldUint(append(b, sep), `"mss":`, uint64(o.MSS))
+		sep = ','
 	}
 	if o.HasWS {
-		b = appendUint(b, "wscale", uint64(o.WScale))
+		b = fieldUint(append(b, sep), `"wscale":`, uint64(o.WScale))
+		sep = ','
 	}
 	if o.SACKPerm {
-		b = append(b, `,"sack_perm":true`...)
+		b = append(append(b, sep), `"sack_perm":true`...)
+		sep = ','
 	}
 	if o.HasTS {
-		b = append(b, `,"ts":{"val":`...)
-		b = strconv.AppendUint(b, uint64(o.TSval), 10)
-		b = appendUint(b, "ecr", uint64(o.TSecr))
+		b = fieldUint(append(b, sep), `"ts":{"val":`, uint64(o.TSval))
+		b = fieldUint(b, `,"ecr":`, uint64(o.TSecr))
 		b = append(b, '}')
+		sep = ','
 	}
 	if o.NSACK > 0 {
-		b = appendSACK(b, o)
+		b = appendSACK(append(b, sep), o)
+		sep = ','
 	}
-	if len(b) > n { // drop the first member's leading comma
-		copy(b[n:], b[n+1:])
-		b = b[:len(b)-1]
+	if sep == '{' {
+		return append(b, "{}"...)
 	}
 	return append(b, '}')
 }
 
 func appendSACK(b []byte, o *event.Options) []byte {
-	b = append(b, `,"sack":[`...)
+	b = append(b, `"sack":[`...)
 	for i, blk := range o.SACK[:min(int(o.NSACK), len(o.SACK))] {
 		if i > 0 {
 			b = append(b, ',')
@@ -394,13 +457,56 @@ func appendSACK(b []byte, o *event.Options) []byte {
 }
 
 func appendKey(b []byte, key string) []byte {
-	b = append(b, ',', '"')
+	b = append(b, `,"`...)
 	b = append(b, key...)
-	return append(b, '"', ':')
+	return append(b, `":`...)
 }
 
 func appendUint(b []byte, key string, v uint64) []byte {
-	return strconv.AppendUint(appendKey(b, key), v, 10)
+	return appendU64(appendKey(b, key), v)
+}
+
+// fieldUint appends a member whose key is given in full, punctuation
+// included (`,"seq":`): one copy for the key on the hot path.
+func fieldUint(b []byte, field string, v uint64) []byte {
+	return appendU64(append(b, field...), v)
+}
+
+func fieldOptUint(b []byte, field string, v uint64, ok bool) []byte {
+	b = append(b, field...)
+	if !ok {
+		return append(b, "null"...)
+	}
+	return appendU64(b, v)
+}
+
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendU64 is strconv.AppendUint(b, v, 10) without its generic layers:
+// two digits per division, one copy at the end.
+func appendU64(b []byte, v uint64) []byte {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	var t [20]byte
+	i := len(t)
+	for v >= 100 {
+		q := v / 100
+		r := (v - q*100) * 2
+		i -= 2
+		t[i], t[i+1] = digitPairs[r], digitPairs[r+1]
+		v = q
+	}
+	if v >= 10 {
+		i -= 2
+		t[i], t[i+1] = digitPairs[v*2], digitPairs[v*2+1]
+	} else {
+		i--
+		t[i] = byte('0' + v)
+	}
+	return append(b, t[i:]...)
 }
 
 func appendOptUint(b []byte, key string, v uint64, ok bool) []byte {

@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"tcptracer/event"
 )
@@ -344,3 +346,53 @@ func TestWriteSegmentDoesNotAllocate(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestCacheSameBytes: the writer's cached pieces give the same line as
+// rendering every piece, also when two connections share a cache slot and
+// when a connection's owner becomes known.
+func TestCacheSameBytes(t *testing.T) {
+	var evs []event.Event
+	for _, tt := range goldenCases {
+		evs = append(evs, tt.events...)
+	}
+	seg := goldenCases[1].events[2]
+	for i := range 600 { // more tuples than slots: collisions and evictions
+		ev := seg
+		ev.Sport, ev.Dport = uint16(40000+i%300), uint16(20000+i%7)
+		ev.Dir, ev.Wire = event.Dir(i&1), i&2 != 0
+		ev.PID, ev.PIDSrc = uint32(i%70), event.PIDSource(i%3)
+		evs = append(evs, ev)
+	}
+	got := writeAll(t, evs)
+	var want []byte
+	for i := range evs {
+		line, err := AppendJSON(nil, &evs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(append(want, line...), '\n')
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("cached output differs from uncached:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestAppendU64(t *testing.T) {
+	for _, v := range []uint64{0, 9, 10, 99, 100, 999, 1000, 1e19 - 1, 1e19, 12345678, 99999999, 1e8, 100000001, 4294967295, 1e16 + 7, 18446744073709551615} {
+		if got, want := string(appendU64(nil, v)), strconv.FormatUint(v, 10); got != want {
+			t.Errorf("appendU64(%d) = %s", v, got)
+		}
+	}
+}
+
+// TestWallTimeCache: the once-a-second date and time give the same text
+// as formatting every stamp, across second boundaries and back.
+func TestWallTimeCache(t *testing.T) {
+	c := &encCache{}
+	for _, ns := range []int64{1764620000000000000, 1764620000999999999, 1764620001000000001, 1764620000000000007, 1, 0} {
+		got := string(c.wallTime(nil, ns))
+		if want := time.Unix(0, ns).UTC().Format(rfc3339Nano); got != want {
+			t.Errorf("wallTime(%d) = %s, want %s", ns, got, want)
+		}
+	}
+}

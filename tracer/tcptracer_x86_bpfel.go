@@ -203,6 +203,7 @@ const (
 	tcptracerMapCounters            = "counters"
 	tcptracerMapEvents              = "events"
 	tcptracerMapHeldChildren        = "held_children"
+	tcptracerMapOwnerKnown          = "owner_known"
 	tcptracerMapOwners              = "owners"
 	tcptracerMapTracked             = "tracked"
 	tcptracerMapXmitIfaces          = "xmit_ifaces"
@@ -316,6 +317,7 @@ type tcptracerMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	HeldChildren *ebpf.MapSpec `ebpf:"held_children"`
+	OwnerKnown   *ebpf.MapSpec `ebpf:"owner_known"`
 	Owners       *ebpf.MapSpec `ebpf:"owners"`
 	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 	XmitIfaces   *ebpf.MapSpec `ebpf:"xmit_ifaces"`
@@ -359,6 +361,7 @@ type tcptracerMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
 	HeldChildren *ebpf.Map `ebpf:"held_children"`
+	OwnerKnown   *ebpf.Map `ebpf:"owner_known"`
 	Owners       *ebpf.Map `ebpf:"owners"`
 	Tracked      *ebpf.Map `ebpf:"tracked"`
 	XmitIfaces   *ebpf.Map `ebpf:"xmit_ifaces"`
@@ -370,6 +373,7 @@ func (m *tcptracerMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.HeldChildren,
+		m.OwnerKnown,
 		m.Owners,
 		m.Tracked,
 		m.XmitIfaces,
