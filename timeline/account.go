@@ -1,6 +1,7 @@
 package timeline
 
 import (
+	"strings"
 	"time"
 
 	"tcptracer/analysis"
@@ -63,7 +64,10 @@ var receiveQueueReasons = map[string]bool{
 
 func dropKind(reason string, ev *event.Event) string {
 	switch {
-	case reason == "QUEUE_PURGE":
+	case reason == "QUEUE_PURGE",
+		// Before QUEUE_PURGE existed (6.1), the same purge of a socket's
+		// queues at destruction reads NOT_SPECIFIED at this location.
+		reason == "NOT_SPECIFIED" && strings.HasPrefix(ev.Drop.Symbol, "sk_stream_kill_queues"):
 		return DropUnread
 	case reason == "TCP_OLD_SEQUENCE" && ev.Len <= 1 && ev.Flags&(event.SYN|event.FIN|event.RST) == 0:
 		return DropProbe

@@ -14,7 +14,7 @@
 #   VMTEST_CELL_TIMEOUT=900                 seconds per cell
 #   VMTEST_MEM=1024 VMTEST_ACCEL=tcg        guest MiB; tcg or kvm
 #   VMTEST_JOBS=$(nproc)                    guests booted at once
-#   VMTEST_KMODS='sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota'
+#   VMTEST_KMODS='sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota inet_diag tcp_diag'
 #                                           guest modules, dependencies added; a
 #                                           stock host autoloads the last two for
 #                                           netlink handles in new namespaces
@@ -25,7 +25,8 @@
 #   VMTEST_TC_ONLY='^(TestCleanup|TestWire)' tests that depend on the TC mode
 #                                           alone: run in the first guest cell of
 #                                           each TC mode only
-#   VMTEST_GUEST_SKIP=Tshark                tests needing programs guests lack
+#   VMTEST_GUEST_SKIP='Tshark|TestSoakMemory' tests needing programs guests
+#                                           lack, or a load TCG cannot make
 #   VMTEST_STANDIN=1                        test the harness with vmtest/standin
 #                                           instead of ./test/e2e and ./cmd/tcptracer
 # exit status: 0 if every cell passed, 1 if any cell failed or a kernel did not
@@ -40,12 +41,12 @@ RUN=${VMTEST_RUN:-.}
 CELL_TIMEOUT=${VMTEST_CELL_TIMEOUT:-900}
 MEM=${VMTEST_MEM:-1024}
 ACCEL=${VMTEST_ACCEL:-tcg}
-KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota}
+KMODS=${VMTEST_KMODS:-sch_ingress cls_bpf veth xfrm_user nfnetlink nf_tables nft_quota inet_diag tcp_diag}
 TOOLS=${VMTEST_TOOLS:-tcpdump ip tc ethtool nft ss}
 ORACLE=${VMTEST_ORACLE:-on}
 STANDIN=${VMTEST_STANDIN:-0}
 TC_ONLY=${VMTEST_TC_ONLY:-^(TestCleanup|TestWire)}
-GUEST_SKIP=${VMTEST_GUEST_SKIP:-Tshark}
+GUEST_SKIP=${VMTEST_GUEST_SKIP:-Tshark|TestSoakMemory}
 GO=${GO:-go}
 PKG=${VMTEST_PKG:-./test/e2e}
 [ "$STANDIN" = 1 ] && PKG=./vmtest/standin
@@ -264,6 +265,11 @@ kernel_cpio() {
 	root=$(mktemp -d "$WORK/kroot.XXXXXX")
 	mkdir -p "$root/lib/modules" "$root/opt"
 	for m in $KMODS; do add_module "$root/lib/modules" "$kdir" "$rel" "$m"; done
+	# The kernel's config, where the tracer reads CONFIG_HZ (the sender's rto).
+	if [ -f "$kdir/boot/config-$rel" ]; then
+		mkdir -p "$root/boot"
+		cp "$kdir/boot/config-$rel" "$root/boot/"
+	fi
 	echo "$cells" | tr '/' ' ' >"$root/opt/cells"
 	to_cpio "$root" "$out"
 }

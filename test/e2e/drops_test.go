@@ -174,7 +174,9 @@ func dropNoSocket(t *testing.T, v6 bool) {
 	if syn := segAt(evs, dr.Drop.Segment); syn == nil || syn.Flags != event.SYN || syn.Seq != dr.Seq {
 		t.Errorf("drop tied to segment #%d (%+v), want the SYN", dr.Drop.Segment, syn)
 	}
-	if len(resets(evs, dr.Conn, event.ResetSent)) == 0 {
+	// Kernels before 6.2 do not fire tcp_send_reset for a reset that no
+	// socket sends (see TestFaultResetRefused).
+	if tracesNoSocketReset(t) && len(resets(evs, dr.Conn, event.ResetSent)) == 0 {
 		t.Errorf("no reset-sent event for the refused connection")
 	}
 }
