@@ -51,3 +51,12 @@ func TestSenderRulesNeedState(t *testing.T) {
 		t.Errorf("judged without a socket: %v", v)
 	}
 }
+
+// TestSenderRulesTornDownSocket: a socket read as it was torn down (its
+// sequence state zero) judges nothing.
+func TestSenderRulesTornDownSocket(t *testing.T) {
+	s := SenderSeg{Seq: 1000, Ack: 5000, Flags: event.ACK | event.RST, Sender: &event.Sender{Valid: true}}
+	if v := SenderRules(&s); len(v) != 0 {
+		t.Errorf("judged by a zeroed socket: %v", v)
+	}
+}
