@@ -12,6 +12,7 @@ import (
 	"tcptracer/event"
 	"tcptracer/internal/oracle"
 	"tcptracer/internal/privtest"
+	"tcptracer/internal/tsharkcheck"
 )
 
 // findingKinds pairs each Wireshark tcp.analysis flag with the tracer's
@@ -39,25 +40,8 @@ import (
 // verdicts on the capture as tcpdump wrote it are compared too and logged
 // per kind; they may differ only by the order and clock effects above, and
 // the log says how many positions the two orders differ at.
-type kindPair struct{ tshark, tracer string }
-
-var findingKinds = []kindPair{
-	{"retransmission", "retransmission"},
-	{"fast_retransmission", "fast_retransmission"},
-	{"spurious_retransmission", "spurious_retransmission"},
-	{"out_of_order", "out_of_order"},
-	{"lost_segment", "previous_segment_not_seen"},
-	{"ack_lost_segment", "ack_lost_segment"},
-	{"duplicate_ack", "duplicate_ack"},
-	{"zero_window", "zero_window"},
-	{"zero_window_probe", "zero_window_probe"},
-	{"zero_window_probe_ack", "zero_window_probe_ack"},
-	{"window_update", "window_update"},
-	{"window_full", "window_full"},
-	{"keep_alive", "keep_alive"},
-	{"keep_alive_ack", "keep_alive_ack"},
-	{"reused_ports", "reused_ports"},
-}
+// The pairs are tsharkcheck's, the one table of them.
+var findingKinds = tsharkcheck.Kinds
 
 func TestWireTshark(t *testing.T) {
 	for _, sc := range wireScenarios {
@@ -163,8 +147,8 @@ func tsharkKinds(f oracle.Frame) []string {
 			continue
 		}
 		for _, k := range findingKinds {
-			if k.tshark == a {
-				out = append(out, k.tracer)
+			if k.Tshark == a {
+				out = append(out, k.Tracer)
 			}
 		}
 	}
@@ -211,14 +195,14 @@ func tracerFindings(t *testing.T, r *wireRun, v connView) findingKeys {
 func checkFindings(t *testing.T, r *wireRun, v connView, want, got findingKeys) {
 	t.Helper()
 	for _, k := range findingKinds {
-		w, g := want[k.tracer], got[k.tracer]
+		w, g := want[k.Tracer], got[k.Tracer]
 		if m := oracle.MatchKeys(w, g); !m.Equal() {
 			t.Errorf("finding %s (tcp.analysis.%s), tshark in the tracer's order: tshark %d, tracer %d\n%s",
-				k.tracer, k.tshark, len(w), len(g), findingDiff(w, g, m, v))
+				k.Tracer, k.Tshark, len(w), len(g), findingDiff(w, g, m, v))
 		}
 	}
 	for kind, g := range got {
-		if !slices.ContainsFunc(findingKinds, func(k kindPair) bool { return k.tracer == kind }) {
+		if !slices.ContainsFunc(findingKinds, func(k struct{ Tshark, Tracer string }) bool { return k.Tracer == kind }) {
 			t.Errorf("the tracer reports %d %s findings, a kind tshark has no flag for", len(g), kind)
 		}
 	}
@@ -231,7 +215,7 @@ func logFindings(t *testing.T, r *wireRun, what string, want, got findingKeys) {
 	t.Helper()
 	differ := 0
 	for _, k := range findingKinds {
-		m := oracle.MatchKeys(want[k.tracer], got[k.tracer])
+		m := oracle.MatchKeys(want[k.Tracer], got[k.Tracer])
 		differ += len(m.OnlyA) + len(m.OnlyB)
 	}
 	t.Logf("FINDINGS %s, %s (tshark/tracer): %s; %d flagged segments not shared", r.bed.sc.name, what, findingCounts(want, got), differ)
@@ -240,8 +224,8 @@ func logFindings(t *testing.T, r *wireRun, what string, want, got findingKeys) {
 func findingCounts(want, got findingKeys) string {
 	var counts []string
 	for _, k := range findingKinds {
-		if w, g := len(want[k.tracer]), len(got[k.tracer]); w+g > 0 {
-			counts = append(counts, fmt.Sprintf("%s %d/%d", k.tracer, w, g))
+		if w, g := len(want[k.Tracer]), len(got[k.Tracer]); w+g > 0 {
+			counts = append(counts, fmt.Sprintf("%s %d/%d", k.Tracer, w, g))
 		}
 	}
 	if len(counts) == 0 {
