@@ -411,7 +411,15 @@ func TestDropRepairedByFastRetransmit(t *testing.T) {
 		t.Fatal("no drop event")
 	}
 	tl := analyse(t, evs, ds[0].Conn)
-	if tl.Summary.DropCount != 1 || tl.Drops[0].Cause != event.CauseFast || tl.Drops[0].RepairedBy == 0 {
+	// Under emulation a spurious resend may follow, which the receiver
+	// drops as TCP_OLD_DATA: only the test's own drop is counted here.
+	n := tl.Summary.DropCount
+	for _, d := range tl.Drops {
+		if d.Reason == "TCP_OLD_DATA" {
+			n--
+		}
+	}
+	if n != 1 || tl.Drops[0].Cause != event.CauseFast || tl.Drops[0].RepairedBy == 0 {
 		t.Errorf("drops %d, first repaired by #%d cause %q; want one, repaired by a fast retransmission: %q",
 			tl.Summary.DropCount, tl.Drops[0].RepairedBy, tl.Drops[0].Cause, tl.Summary.DropsRepairs)
 	}

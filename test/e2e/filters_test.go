@@ -155,9 +155,11 @@ func TestFamilyIPv6(t *testing.T) {
 	runClientProcess(t, addr, "")
 	r4.stop(t) // drains the ring buffer: the session's records are all in it
 
+	// -4 may report IPv4 sockets that exist (the snapshot at start of
+	// what earlier tests left in TIME_WAIT, say), never the IPv6 session.
 	for _, ev := range r4.col.snapshot() {
-		if ev.Type != event.TypeStart && ev.Type != event.TypeLost {
-			t.Errorf("-4 reported an IPv%d %s event of an IPv6 session", ev.Family, ev.Type)
+		if ev.Type != event.TypeStart && ev.Type != event.TypeLost && ev.Family != 4 {
+			t.Errorf("-4 reported an IPv%d %s event of the IPv6 session", ev.Family, ev.Type)
 		}
 	}
 }
