@@ -225,8 +225,9 @@ const (
 	maxMemory = 1 << 40
 )
 
-// parseMemory reads a --max-memory value: 268435456, 256M or 2G.
-func parseMemory(v string) (uint64, error) {
+// splitBytes reads a byte count with an optional K, M or G suffix as the
+// number and the suffix's multiplier (1 without one).
+func splitBytes(v string) (n, mult uint64, err error) {
 	num, mult := v, uint64(1)
 	for _, u := range []struct {
 		suffix string
@@ -236,7 +237,13 @@ func parseMemory(v string) (uint64, error) {
 			num, mult = s, u.mult
 		}
 	}
-	n, err := strconv.ParseUint(num, 10, 64)
+	n, err = strconv.ParseUint(num, 10, 64)
+	return n, mult, err
+}
+
+// parseMemory reads a --max-memory value: 268435456, 256M or 2G.
+func parseMemory(v string) (uint64, error) {
+	n, mult, err := splitBytes(v)
 	switch {
 	case err != nil:
 		return 0, errors.New("want bytes, optionally with a K, M or G suffix (e.g. 256M)")
@@ -250,16 +257,7 @@ func parseMemory(v string) (uint64, error) {
 
 // parseSize reads 4096, 64K, 8M or 1G.
 func parseSize(v string) (uint64, error) {
-	num, mult := v, uint64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   uint64
-	}{{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
-		if s, ok := strings.CutSuffix(strings.ToUpper(v), u.suffix); ok {
-			num, mult = s, u.mult
-		}
-	}
-	n, err := strconv.ParseUint(num, 10, 64)
+	n, mult, err := splitBytes(v)
 	switch {
 	case err != nil:
 		return 0, errors.New("want bytes, optionally with a K, M or G suffix (e.g. 8M)")
