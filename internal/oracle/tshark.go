@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"tcptracer/event"
 )
 
 // AnalysisFields are the tcp.analysis flags Tshark reads, by the suffix
@@ -164,4 +166,32 @@ func (p fieldParser) name(i int) string {
 		return "tcp.analysis." + AnalysisFields[i]
 	}
 	return "tcp.analysis.duplicate_ack_num"
+}
+
+// RFC5681Exempt returns tshark's duplicate ACKs that acknowledge everything
+// their receiver had sent so far: RFC 5681 counts an ACK as a duplicate
+// only while the receiver has data outstanding (its condition (a)),
+// Wireshark regardless. Sent means the highest sequence end (SYN and FIN
+// count one) among the frames before, in the order given. The tracer
+// follows RFC 5681, so these frames are Wireshark's duplicate ACKs but not
+// its own, as after a spurious retransmission the receiver's D-SACK ACKs.
+func RFC5681Exempt(frames []Frame) []Frame {
+	sent := map[netip.AddrPort]uint32{} // per sender: the highest end so far
+	seen := map[netip.AddrPort]bool{}
+	var out []Frame
+	for _, f := range frames {
+		k := f.Key
+		src, dst := netip.AddrPortFrom(k.Saddr, k.Sport), netip.AddrPortFrom(k.Daddr, k.Dport)
+		if f.Has("duplicate_ack") && seen[dst] && int32(sent[dst]-k.Ack) <= 0 {
+			out = append(out, f)
+		}
+		end := k.Seq + k.Len
+		if k.Flags&(event.SYN|event.FIN) != 0 {
+			end++
+		}
+		if !seen[src] || int32(end-sent[src]) > 0 {
+			sent[src], seen[src] = end, true
+		}
+	}
+	return out
 }

@@ -3,13 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"tcptracer/event"
 	"tcptracer/internal/oracle"
 	"tcptracer/internal/privtest"
 	"tcptracer/internal/tsharkcheck"
@@ -36,7 +34,7 @@ import (
 // D-SACK block after a spurious retransmission, acknowledging everything
 // sent, are Wireshark's duplicate ACKs but not the tracer's. The test
 // drops those from tshark's list, judging "outstanding" from the packets
-// themselves (rfc5681Exempt), and compares the rest exactly. The tshark
+// themselves (oracle.RFC5681Exempt), and compares the rest exactly. The tshark
 // verdicts on the capture as tcpdump wrote it are compared too and logged
 // per kind; they may differ only by the order and clock effects above, and
 // the log says how many positions the two orders differ at.
@@ -73,7 +71,7 @@ func TestWireTshark(t *testing.T) {
 			}
 			frames = runTshark(t, reordered)
 			checkFramesAreCapture(t, frames, keysOf(v.wire))
-			want, exempt := tsharkFindings(frames), rfc5681Exempt(frames)
+			want, exempt := tsharkFindings(frames), frameKeys(oracle.RFC5681Exempt(frames))
 			if len(exempt) > 0 {
 				t.Logf("%d of tshark's duplicate ACKs acknowledge all the peer sent (RFC 5681 (a)): not the tracer's to flag", len(exempt))
 				_, want["duplicate_ack"], _ = splitCommon(want["duplicate_ack"], exempt)
@@ -262,30 +260,13 @@ func checkDropFound(t *testing.T, r *wireRun, want findingKeys) {
 	t.Errorf("tshark flags nothing at the dropped segment's seq %d: neither a retransmission nor out of order", r.dropSeq)
 }
 
-// rfc5681Exempt lists tshark's duplicate ACKs that acknowledge everything
-// their receiver had sent so far: RFC 5681 counts an ACK as a duplicate
-// only while the receiver has data outstanding, Wireshark regardless.
-// Sent here means the highest sequence end (SYN and FIN count one) among
-// the frames before, in the order given.
-func rfc5681Exempt(frames []oracle.Frame) []oracle.Key {
-	sent := map[netip.AddrPort]uint32{} // per sender: the highest end so far
-	seen := map[netip.AddrPort]bool{}
-	var out []oracle.Key
-	for _, f := range frames {
-		k := f.Key
-		src, dst := netip.AddrPortFrom(k.Saddr, k.Sport), netip.AddrPortFrom(k.Daddr, k.Dport)
-		if f.Has("duplicate_ack") && seen[dst] && int32(sent[dst]-k.Ack) <= 0 {
-			out = append(out, k)
-		}
-		end := k.Seq + k.Len
-		if k.Flags&(event.SYN|event.FIN) != 0 {
-			end++
-		}
-		if !seen[src] || int32(end-sent[src]) > 0 {
-			sent[src], seen[src] = end, true
-		}
+// frameKeys lists the frames' segment keys.
+func frameKeys(frames []oracle.Frame) []oracle.Key {
+	keys := make([]oracle.Key, len(frames))
+	for i, f := range frames {
+		keys[i] = f.Key
 	}
-	return out
+	return keys
 }
 
 // splitCommon returns the keys a and b share (as multisets) and what each
