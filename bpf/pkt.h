@@ -312,7 +312,7 @@ static __always_inline void emit_segment(const struct pkt *p, bool tc, const str
 	e->len = l3->l4_end - l3->l4_off - doff;
 	load_options(p, tc, e, l3->l4_off, doff - TCP_HDR_MIN);
 	if (tc && p->egress)
-		sender_from_skb(p->skb, &e->sender);
+		sender_from_skb(p->skb, h->sport, h->dport, &e->sender);
 	submit(e);
 }
 

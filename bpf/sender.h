@@ -42,14 +42,19 @@ static __always_inline void sender_fill(struct sender_state *s, struct tcp_sock 
 }
 
 /* TC egress: the skb still belongs to the socket that sent it. Request
- * sockets (SYN-ACK), the control socket's RSTs and forwarded packets have
- * no full TCP socket; the record then says so (valid 0). */
-static __always_inline void sender_from_skb(struct __sk_buff *skb, struct sender_state *s)
+ * sockets (SYN-ACK), forwarded packets and replies a kernel control
+ * socket sends for a connection (a time-wait socket's ACK, an RST without
+ * socket) have no full TCP socket of their own; the record then says so
+ * (valid 0). The control socket is a raw socket, which
+ * bpf_skc_to_tcp_sock does not tell from a TCP one, so the socket's ports
+ * must be the segment's (sport, dport in host order). */
+static __always_inline void sender_from_skb(struct __sk_buff *skb, __u16 sport, __u16 dport,
+					    struct sender_state *s)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct tcp_sock *tp;
 
-	if (!sk)
+	if (!sk || sk->src_port != sport || bpf_ntohs(sk->dst_port) != dport)
 		return;
 	tp = bpf_skc_to_tcp_sock(sk);
 	if (tp)

@@ -648,3 +648,76 @@ func tracesNoSocketReset(t *testing.T) bool {
 	}
 	return ok
 }
+
+// TestTimeWaitReply: a socket that closed after its peer acked its FIN
+// goes to time-wait at once (FIN_WAIT2 with the default fin timeout), so
+// the ACK of the peer's later FIN is sent by the kernel's control socket,
+// not by the connection's own. That segment has no sender state (a raw
+// control socket's fields are not a tcp_sock's; the 6.1 guest once
+// reported them as the client's rcv_nxt and failed ack-is-rcv-nxt), and
+// the connection's verdict stays ok.
+func TestTimeWaitReply(t *testing.T) {
+	b := newFaultBed(t)
+	b.startTracer(t)
+	ln := b.listen(t)
+	served := make(chan error, 1)
+	go func() { served <- echoThenLingerClose(ln, 300*time.Millisecond) }()
+	client := b.dial(t)
+	if _, err := client.Write([]byte("AB")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	client.SetReadDeadline(time.Now().Add(waitTimeout))
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(client, got); err != nil || string(got) != "AB" {
+		t.Fatalf("client read %q, %v; want AB", got, err)
+	}
+	client.Close()
+	if err := <-served; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	b.r.col.waitFor(t, "both sockets to close", func(evs []event.Event) bool { return bedCloses(evs) >= 2 })
+	evs, _ := b.finish(t)
+	c := findConn(t, evs)
+	// The client's TC egress sightings, in order; the server's FIN by ts.
+	var out []event.Event
+	var finTS uint64
+	for _, ev := range evs {
+		if ev.Type != event.TypeSegment || ev.Conn != c {
+			continue
+		}
+		if ev.Side == event.Client && ev.Dir == event.Egress && ev.Point == event.PointTC {
+			out = append(out, ev)
+		}
+		if ev.Side == event.Server && ev.Flags&event.FIN != 0 && finTS == 0 {
+			finTS = ev.TS
+		}
+	}
+	if finTS == 0 || len(out) == 0 || out[len(out)-1].TS < finTS {
+		t.Fatalf("no client TC egress segment after the server's FIN (at %d): %d sightings", finTS, len(out))
+	}
+	for _, ev := range out {
+		switch {
+		case ev.TS > finTS && ev.Sender.Valid:
+			t.Errorf("the time-wait ACK (id %d, seq %d) carries sender state %+v; its sender is the control socket", ev.Index, ev.Seq, ev.Sender)
+		case ev.TS < finTS && !ev.Sender.Valid:
+			t.Errorf("client segment id %d (flags %v) before the time-wait has no sender state", ev.Index, ev.Flags)
+		}
+	}
+	checkVerdictOK(t, analyse(t, evs, c))
+}
+
+// echoThenLingerClose accepts one connection, echoes what it reads until
+// the peer's FIN, then waits before closing its side.
+func echoThenLingerClose(ln net.Listener, wait time.Duration) error {
+	c, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	if _, err := io.Copy(c, c); err != nil {
+		return err
+	}
+	time.Sleep(wait)
+	return c.Close()
+}
