@@ -24,7 +24,7 @@ type Drop struct {
 	Len      uint32
 	Flags    uint16
 	Reason   string // the kernel's name (NETFILTER_DROP), or event.NoReason
-	Kind     string // DropNetwork, DropReceiveQueue or DropUnread
+	Kind     string // DropNetwork, DropReceiveQueue, DropUnread, DropProbe or DropTimeWait
 	Location string // symbol+offset of the kernel function that dropped it
 	// Segment is the Index of the segment event it freed (same tuple,
 	// seq, ack, flags and len, seen just before); 0 when the tracer had
@@ -54,6 +54,11 @@ const (
 	// rcv_nxt by design) that the receiver answered and then discarded
 	// as an old sequence. Not a loss either.
 	DropProbe = "probe"
+	// DropTimeWait: a segment for a connection whose receiving socket had
+	// already closed into time-wait (FIN_WAIT2 > CLOSE): the time-wait
+	// socket answered it (the ACK of the peer's FIN), then tcp_v4_rcv or
+	// tcp_v6_rcv freed it as NOT_SPECIFIED. Not a loss.
+	DropTimeWait = "time_wait"
 )
 
 // receiveQueueReasons are the kernel's names for a socket out of room.
@@ -62,8 +67,13 @@ var receiveQueueReasons = map[string]bool{
 	"SOCKET_FILTER": true, "TCP_OFOMERGE": true,
 }
 
-func dropKind(reason string, ev *event.Event) string {
+// dropKind classifies a drop; rcvClosed says the receiving side's socket
+// had reached CLOSE before it.
+func dropKind(reason string, ev *event.Event, rcvClosed bool) string {
 	switch {
+	case reason == "NOT_SPECIFIED" && rcvClosed &&
+		(strings.HasPrefix(ev.Drop.Symbol, "tcp_v4_rcv+") || strings.HasPrefix(ev.Drop.Symbol, "tcp_v6_rcv+")):
+		return DropTimeWait
 	case reason == "QUEUE_PURGE",
 		// Before QUEUE_PURGE existed (6.1), the same purge of a socket's
 		// queues at destruction reads NOT_SPECIFIED at this location.
@@ -155,8 +165,10 @@ func (st *SenderStats) close(end uint64) {
 // drop takes a drop event: it is kept, and the segment it freed is marked.
 func (c *Conn) drop(ev *event.Event) {
 	from := ev.Side
-	kind := dropKind(ev.Drop.ReasonName, ev)
+	kind := dropKind(ev.Drop.ReasonName, ev, c.sock[from.Peer()] == uint8(event.StateClose))
 	switch kind {
+	case DropTimeWait:
+		c.TimeWaitDrops++
 	case DropUnread:
 		c.UnreadCount++
 	case DropProbe:
@@ -183,7 +195,7 @@ func (c *Conn) drop(ev *event.Event) {
 func (c *Conn) repairs(s *Segment) {
 	for i := range c.Drops {
 		d := &c.Drops[i]
-		if d.RepairedBy != 0 || d.From != s.From || !d.carries() || d.Kind == DropUnread || d.Kind == DropProbe || s.Index < d.Index {
+		if d.RepairedBy != 0 || d.From != s.From || !d.carries() || d.Kind == DropUnread || d.Kind == DropProbe || d.Kind == DropTimeWait || s.Index < d.Index {
 			continue
 		}
 		if s.Len == 0 && s.Flags&(event.SYN|event.FIN) == 0 {
@@ -212,7 +224,7 @@ func (c *Conn) retransmitted(ev *event.Event, from Side) {
 	r := Retx{Index: ev.Index, TS: ev.TS, From: from, Seq: ev.Seq, Len: ev.Len, Cause: cause}
 	for i := range c.Drops {
 		d := &c.Drops[i]
-		if d.Retransmit == 0 && d.From == from && d.carries() && d.Kind != DropUnread && d.Kind != DropProbe && d.coveredBy(ev.Seq, ev.Len) {
+		if d.Retransmit == 0 && d.From == from && d.carries() && d.Kind != DropUnread && d.Kind != DropProbe && d.Kind != DropTimeWait && d.coveredBy(ev.Seq, ev.Len) {
 			d.Retransmit, d.Cause, r.Repaired = ev.Index, cause, d.Index
 			break
 		}

@@ -123,3 +123,23 @@ func wireSegs(c *timeline.Conn, from timeline.Side, n uint32) []*timeline.Segmen
 	}
 	return out
 }
+
+// The peer's FIN reaching a socket that has closed into time-wait is
+// answered by the time-wait socket and freed as NOT_SPECIFIED in
+// tcp_v4_rcv: not a drop. The same reason there while the receiver is
+// open is one.
+func TestTimeWaitAnswerIsNotADrop(t *testing.T) {
+	for _, closed := range []bool{true, false} {
+		b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().Seg(C, "FA", 1, 1, 0).Seg(S, "A", 1, 2, 0)
+		if closed {
+			b.State(C, "FIN_WAIT2", "CLOSE")
+		}
+		b.Seg(S, "FA", 1, 2, 0).Drop(S, "NOT_SPECIFIED")
+		b.Events[len(b.Events)-1].Drop.Symbol = "tcp_v4_rcv+0x99"
+		c := run(t, b)
+		want := map[bool][2]int{true: {0, 1}, false: {1, 0}}[closed]
+		if got := [2]int{c.Summary.DropCount, c.Summary.TimeWaitDrops}; got != want {
+			t.Errorf("receiver closed %v: drops, time-wait answers %v, want %v: %q", closed, got, want, c.Summary.DropsRepairs)
+		}
+	}
+}

@@ -165,10 +165,12 @@ type Conn struct {
 	DropCount int // network and receive-queue drops (not unread ones)
 	// RcvQueueDrops counts the drops of a socket out of room (sk_drops);
 	// UnreadCount the segments freed unread when their socket was
-	// destroyed, ProbeDrops the keepalive and window probes discarded as old.
+	// destroyed, ProbeDrops the keepalive and window probes discarded as
+	// old, TimeWaitDrops the segments a time-wait socket answered.
 	RcvQueueDrops int
 	UnreadCount   int
 	ProbeDrops    int
+	TimeWaitDrops int
 	Retxs         []Retx
 	Senders       [2]SenderStats
 

@@ -86,6 +86,7 @@ type Summary struct {
 	RcvQueueDrops int // of DropCount, those of a socket out of room (sk_drops-style)
 	UnreadCount   int // segments freed unread at socket teardown (not drops)
 	ProbeDrops    int // keepalive and window probes discarded as old sequence (not drops)
+	TimeWaitDrops int // segments answered by a time-wait socket, then freed (not drops)
 	Drops         []Drop
 	Retxs         []Retx
 	Senders       [2]SenderStats
@@ -145,7 +146,7 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 // each drop.
 func (c *Conn) account(s *Summary) {
 	s.DropCount, s.Drops, s.Retxs = c.DropCount, c.Drops, c.Retxs
-	s.RcvQueueDrops, s.UnreadCount, s.ProbeDrops = c.RcvQueueDrops, c.UnreadCount, c.ProbeDrops
+	s.RcvQueueDrops, s.UnreadCount, s.ProbeDrops, s.TimeWaitDrops = c.RcvQueueDrops, c.UnreadCount, c.ProbeDrops, c.TimeWaitDrops
 	for side := Client; side <= Server; side++ {
 		c.Senders[side].close(c.LastTS)
 		s.Senders[side] = c.Senders[side]
@@ -187,6 +188,8 @@ func (d *Drop) explain() string {
 		b.WriteString(": freed unread when its socket was destroyed, not a loss")
 	case d.Kind == DropProbe:
 		b.WriteString(": a probe below rcv_nxt, answered and discarded, not a loss")
+	case d.Kind == DropTimeWait:
+		b.WriteString(": answered by the time-wait socket its receiver had become, then freed, not a loss")
 	case !d.carries():
 		b.WriteString(": no data, nothing to resend")
 	case d.RepairedBy != 0 && d.Retransmit != 0:

@@ -289,7 +289,7 @@ func (b *Builder) Drop(from int, reason string) *Builder {
 	ev := b.base(event.TypeDrop, from)
 	ev.Seq, ev.Ack, ev.Flags, ev.Len = seg.Seq, seg.Ack, seg.Flags, seg.Len
 	ev.Drop = event.Drop{HasReason: true, ReasonName: reason, Symbol: "nf_hook_slow+0x9c", Segment: seg.Index}
-	b.Events = append(b.Events, ev)
+	b.add(ev)
 	return b
 }
 
