@@ -87,6 +87,10 @@ func dropKind(reason string, ev *event.Event, rcvClosed bool) string {
 	return DropNetwork
 }
 
+// loss says whether the drop lost the segment: unread, probe and
+// time-wait drops freed one the receiver had taken or answered.
+func (d *Drop) loss() bool { return d.Kind == DropNetwork || d.Kind == DropReceiveQueue }
+
 // carries says whether the drop held sequence space a sender must resend.
 func (d *Drop) carries() bool { return d.Len > 0 || d.Flags&(event.SYN|event.FIN) != 0 }
 
@@ -195,7 +199,7 @@ func (c *Conn) drop(ev *event.Event) {
 func (c *Conn) repairs(s *Segment) {
 	for i := range c.Drops {
 		d := &c.Drops[i]
-		if d.RepairedBy != 0 || d.From != s.From || !d.carries() || d.Kind == DropUnread || d.Kind == DropProbe || d.Kind == DropTimeWait || s.Index < d.Index {
+		if d.RepairedBy != 0 || d.From != s.From || !d.carries() || !d.loss() || s.Index < d.Index {
 			continue
 		}
 		if s.Len == 0 && s.Flags&(event.SYN|event.FIN) == 0 {
@@ -224,7 +228,7 @@ func (c *Conn) retransmitted(ev *event.Event, from Side) {
 	r := Retx{Index: ev.Index, TS: ev.TS, From: from, Seq: ev.Seq, Len: ev.Len, Cause: cause}
 	for i := range c.Drops {
 		d := &c.Drops[i]
-		if d.Retransmit == 0 && d.From == from && d.carries() && d.Kind != DropUnread && d.Kind != DropProbe && d.Kind != DropTimeWait && d.coveredBy(ev.Seq, ev.Len) {
+		if d.Retransmit == 0 && d.From == from && d.carries() && d.loss() && d.coveredBy(ev.Seq, ev.Len) {
 			d.Retransmit, d.Cause, r.Repaired = ev.Index, cause, d.Index
 			break
 		}

@@ -162,7 +162,7 @@ type Conn struct {
 	// The kernel's account: drops (DropCount counts those beyond the
 	// cap too), retransmissions with their cause, each sender's state.
 	Drops     []Drop
-	DropCount int // network and receive-queue drops (not unread ones)
+	DropCount int // drops that lost a segment: network and receive-queue ones
 	// RcvQueueDrops counts the drops of a socket out of room (sk_drops);
 	// UnreadCount the segments freed unread when their socket was
 	// destroyed, ProbeDrops the keepalive and window probes discarded as
