@@ -48,6 +48,7 @@ type summaryLine struct {
 	Unread          int              `json:"unread_at_close"`
 	Probes          int              `json:"probes_discarded"`
 	TimeWait        int              `json:"time_wait_answered"`
+	Processed       int              `json:"acks_processed"`
 	DropList        []dropLine       `json:"drop_list"`
 	Retransmits     []retxLine       `json:"kernel_retransmits"`
 	RTOs            int              `json:"rtos"`
@@ -176,7 +177,8 @@ func newSummaryLine(s *timeline.Summary, ts uint64, fails []expect.Failure) summ
 
 func accountLines(l *summaryLine, s *timeline.Summary) {
 	l.Drops, l.RTOs, l.Repairs = s.DropCount, s.RTOs, s.DropsRepairs
-	l.RcvQueueDrops, l.Unread, l.Probes, l.TimeWait = s.RcvQueueDrops, s.UnreadCount, s.ProbeDrops, s.TimeWaitDrops
+	l.RcvQueueDrops, l.Unread, l.Probes = s.RcvQueueDrops, s.UnreadCount, s.ProbeDrops
+	l.TimeWait, l.Processed = s.TimeWaitDrops, s.ProcessedDrops
 	l.DropList, l.Retransmits = []dropLine{}, []retxLine{}
 	if l.Repairs == nil {
 		l.Repairs = []string{}

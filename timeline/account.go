@@ -24,7 +24,7 @@ type Drop struct {
 	Len      uint32
 	Flags    uint16
 	Reason   string // the kernel's name (NETFILTER_DROP), or event.NoReason
-	Kind     string // DropNetwork, DropReceiveQueue, DropUnread, DropProbe or DropTimeWait
+	Kind     string // DropNetwork, DropReceiveQueue, DropUnread, DropProbe, DropTimeWait or DropProcessed
 	Location string // symbol+offset of the kernel function that dropped it
 	// Segment is the Index of the segment event it freed (same tuple,
 	// seq, ack, flags and len, seen just before); 0 when the tracer had
@@ -59,6 +59,11 @@ const (
 	// socket answered it (the ACK of the peer's FIN), then tcp_v4_rcv or
 	// tcp_v6_rcv freed it as NOT_SPECIFIED. Not a loss.
 	DropTimeWait = "time_wait"
+	// DropProcessed: a pure ACK that tcp_rcv_state_process handled outside
+	// ESTABLISHED (in CLOSE_WAIT, FIN_WAIT2, LAST_ACK…) and, with nothing
+	// to queue, freed at its discard label, whose reason is NOT_SPECIFIED
+	// unless a check set one. Not a loss.
+	DropProcessed = "processed"
 )
 
 // receiveQueueReasons are the kernel's names for a socket out of room.
@@ -74,6 +79,9 @@ func dropKind(reason string, ev *event.Event, rcvClosed bool) string {
 	case reason == "NOT_SPECIFIED" && rcvClosed &&
 		(strings.HasPrefix(ev.Drop.Symbol, "tcp_v4_rcv+") || strings.HasPrefix(ev.Drop.Symbol, "tcp_v6_rcv+")):
 		return DropTimeWait
+	case reason == "NOT_SPECIFIED" && strings.HasPrefix(ev.Drop.Symbol, "tcp_rcv_state_process+") &&
+		ev.Len == 0 && ev.Flags&(event.SYN|event.FIN|event.RST) == 0:
+		return DropProcessed
 	case reason == "QUEUE_PURGE",
 		// Before QUEUE_PURGE existed (6.1), the same purge of a socket's
 		// queues at destruction reads NOT_SPECIFIED at this location.
@@ -87,8 +95,8 @@ func dropKind(reason string, ev *event.Event, rcvClosed bool) string {
 	return DropNetwork
 }
 
-// loss says whether the drop lost the segment: unread, probe and
-// time-wait drops freed one the receiver had taken or answered.
+// loss says whether the drop lost the segment: unread, probe, time-wait
+// and processed drops freed one the receiver had taken or answered.
 func (d *Drop) loss() bool { return d.Kind == DropNetwork || d.Kind == DropReceiveQueue }
 
 // carries says whether the drop held sequence space a sender must resend.
@@ -173,6 +181,8 @@ func (c *Conn) drop(ev *event.Event) {
 	switch kind {
 	case DropTimeWait:
 		c.TimeWaitDrops++
+	case DropProcessed:
+		c.ProcessedDrops++
 	case DropUnread:
 		c.UnreadCount++
 	case DropProbe:

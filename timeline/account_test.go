@@ -143,3 +143,19 @@ func TestTimeWaitAnswerIsNotADrop(t *testing.T) {
 		}
 	}
 }
+
+// A pure ACK handled by tcp_rcv_state_process outside ESTABLISHED (here
+// CLOSE_WAIT after the client's half-close) is freed at its discard label
+// as NOT_SPECIFIED: not a drop. Data freed there is one.
+func TestProcessedAckIsNotADrop(t *testing.T) {
+	for _, n := range []uint32{0, 2} {
+		b := tt.New("127.0.0.1:40000", "127.0.0.1:20000").Handshake().Seg(C, "FA", 1, 1, 0).
+			State(S, "ESTABLISHED", "CLOSE_WAIT").Seg(S, "PA", 1, 2, 2).Seg(C, "A", 2, 3, n).Drop(C, "NOT_SPECIFIED")
+		b.Events[len(b.Events)-1].Drop.Symbol = "tcp_rcv_state_process+0x1c6"
+		c := run(t, b)
+		want := map[uint32][2]int{0: {0, 1}, 2: {1, 0}}[n]
+		if got := [2]int{c.Summary.DropCount, c.Summary.ProcessedDrops}; got != want {
+			t.Errorf("len %d: drops, processed %v, want %v: %q", n, got, want, c.Summary.DropsRepairs)
+		}
+	}
+}

@@ -166,13 +166,15 @@ type Conn struct {
 	// RcvQueueDrops counts the drops of a socket out of room (sk_drops);
 	// UnreadCount the segments freed unread when their socket was
 	// destroyed, ProbeDrops the keepalive and window probes discarded as
-	// old, TimeWaitDrops the segments a time-wait socket answered.
-	RcvQueueDrops int
-	UnreadCount   int
-	ProbeDrops    int
-	TimeWaitDrops int
-	Retxs         []Retx
-	Senders       [2]SenderStats
+	// old, TimeWaitDrops the segments a time-wait socket answered,
+	// ProcessedDrops the pure ACKs freed after tcp_rcv_state_process.
+	RcvQueueDrops  int
+	UnreadCount    int
+	ProbeDrops     int
+	TimeWaitDrops  int
+	ProcessedDrops int
+	Retxs          []Retx
+	Senders        [2]SenderStats
 
 	// Summary is set when the connection ends.
 	Summary *Summary

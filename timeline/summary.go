@@ -87,12 +87,15 @@ type Summary struct {
 	UnreadCount   int // segments freed unread at socket teardown (not drops)
 	ProbeDrops    int // keepalive and window probes discarded as old sequence (not drops)
 	TimeWaitDrops int // segments answered by a time-wait socket, then freed (not drops)
-	Drops         []Drop
-	Retxs         []Retx
-	Senders       [2]SenderStats
-	SenderKnown   [2]bool // the sender's state was read on this side
-	RTOs          int
-	DropsRepairs  []string
+	// ProcessedDrops: pure ACKs tcp_rcv_state_process handled, then freed
+	// as NOT_SPECIFIED (not drops).
+	ProcessedDrops int
+	Drops          []Drop
+	Retxs          []Retx
+	Senders        [2]SenderStats
+	SenderKnown    [2]bool // the sender's state was read on this side
+	RTOs           int
+	DropsRepairs   []string
 	// Dropped is the history the memory bound dropped (counted above all
 	// the same).
 	Dropped Dropped
@@ -146,7 +149,8 @@ func (c *Conn) summarise(kernelKnown bool) *Summary {
 // each drop.
 func (c *Conn) account(s *Summary) {
 	s.DropCount, s.Drops, s.Retxs = c.DropCount, c.Drops, c.Retxs
-	s.RcvQueueDrops, s.UnreadCount, s.ProbeDrops, s.TimeWaitDrops = c.RcvQueueDrops, c.UnreadCount, c.ProbeDrops, c.TimeWaitDrops
+	s.RcvQueueDrops, s.UnreadCount, s.ProbeDrops = c.RcvQueueDrops, c.UnreadCount, c.ProbeDrops
+	s.TimeWaitDrops, s.ProcessedDrops = c.TimeWaitDrops, c.ProcessedDrops
 	for side := Client; side <= Server; side++ {
 		c.Senders[side].close(c.LastTS)
 		s.Senders[side] = c.Senders[side]
@@ -190,6 +194,8 @@ func (d *Drop) explain() string {
 		b.WriteString(": a probe below rcv_nxt, answered and discarded, not a loss")
 	case d.Kind == DropTimeWait:
 		b.WriteString(": answered by the time-wait socket its receiver had become, then freed, not a loss")
+	case d.Kind == DropProcessed:
+		b.WriteString(": a pure ACK the receiver processed, then freed with nothing to queue, not a loss")
 	case !d.carries():
 		b.WriteString(": no data, nothing to resend")
 	case d.RepairedBy != 0 && d.Retransmit != 0:
